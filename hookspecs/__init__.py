@@ -1,0 +1,21 @@
+"""The contract between exechost and its plugins.
+
+Executor backends implement the lifecycle hooks (:mod:`exechost.hookspecs.lifecycle`); observer
+plugins implement the observer hooks (:mod:`exechost.hookspecs.observers`) and may wrap lifecycle
+calls. Both mark their implementations with :data:`hookimpl`.
+"""
+
+from __future__ import annotations
+
+from exechost.hookspecs.markers import PROJECT_NAME, hookimpl, hookspec
+
+LIFECYCLE_HOOKS = (
+    "executor_start",
+    "executor_execute_async",
+    "executor_sync",
+    "executor_end",
+    "executor_terminate",
+)
+"""The names of the lifecycle hooks, which only the selected backend implements plainly."""
+
+__all__ = ["LIFECYCLE_HOOKS", "PROJECT_NAME", "hookimpl", "hookspec"]

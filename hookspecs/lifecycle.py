@@ -1,0 +1,136 @@
+"""The executor lifecycle: the hooks an executor backend implements.
+
+The host calls these hooks for one executor at a time, and only the backend selected for that
+executor implements them: other installed backends never see the call. Observer plugins may wrap
+any of them with ``@hookimpl(wrapper=True)`` (for timing, tracing or metrics) but may not implement
+them plainly; the host refuses such a plugin when it is registered.
+
+Every hook receives ``executor``, the host's :class:`exechost.Executor`. A backend reports what
+happens to its tasks through it, from any hook or from any of its own threads:
+
+* ``executor.success(key, info=None)`` -- the task finished successfully;
+* ``executor.fail(key, info=None)`` -- the task failed;
+* ``executor.change_state(key, state, info=None)`` -- any other state (e.g. ``"running"`` once the
+  work has really started somewhere), or a terminal one.
+
+``info`` is an :class:`exechost.TaskInfo`; fields a backend leaves as ``None`` are filled in by the
+host (the external id returned by :func:`executor_execute_async`, the start and end times).
+
+An implementation may take any subset of a hook's arguments, by name. An argument that the hook
+does not have is a :class:`pluggy.PluginValidationError` when the backend is registered.
+
+If an implementation raises, the host does not go down: see each hook for what happens then.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from exechost.hookspecs.markers import hookspec
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from exechost import Executor, TaskKey
+
+
+@hookspec
+def executor_start(executor: Executor) -> None:
+    """Get the backend ready to accept tasks: connect to a broker, start a cluster or a thread.
+
+    Called once, by :meth:`exechost.Executor.start`, before any other lifecycle hook.
+
+    :param executor: the host's executor this backend serves.
+
+    Return nothing. Raise if the backend cannot work (a broker that cannot be reached, say): the
+    error reaches the caller of ``start()`` with the backend's name and distribution, before any
+    task was handed to the backend.
+
+    Example::
+
+        @hookimpl
+        def executor_start(self, executor):
+            self.client = connect(self.settings.url)
+    """
+
+
+@hookspec(firstresult=True)
+def executor_execute_async(
+    executor: Executor,
+    key: TaskKey,
+    command: Sequence[str],
+    queue: str | None,
+    executor_config: Mapping[str, Any],
+) -> str | None:
+    """Start running one task, without waiting for it to finish.
+
+    Called by :meth:`exechost.Executor.heartbeat` once for each task that gets an open slot, highest
+    priority first. The host already counts the task as running when this is called.
+
+    :param executor: the host's executor this backend serves.
+    :param key: the task's key: a string, or a tuple of strings and ints. Report the task's state
+        under this key.
+    :param command: the task's argv, a sequence of strings. Never run it through a shell.
+    :param queue: the queue the task was submitted to, or ``None``.
+    :param executor_config: the task's per-task options (e.g. ``env``, ``cwd``, ``timeout``); an
+        empty mapping when none were given.
+
+    Return an external id for the task (a string: a PID, a Celery task id, a job id), which the host
+    records in the task's :class:`exechost.TaskInfo`, or ``None``. This hook is ``firstresult``:
+    only the backend's result counts.
+
+    A synchronous backend may run the task here and report its end before returning. If the hook
+    raises, the task ends ``failed`` with the error in its info; other tasks go on.
+
+    Example::
+
+        @hookimpl
+        def executor_execute_async(self, executor, key, command, executor_config):
+            job = self.cluster.submit(command, **executor_config)
+            job.on_done(lambda rc: executor.success(key) if rc == 0 else executor.fail(key))
+            return job.id
+    """
+
+
+@hookspec
+def executor_sync(executor: Executor) -> None:
+    """Find out what happened to the running tasks and report it.
+
+    Called at the end of every :meth:`exechost.Executor.heartbeat`, after new tasks were started.
+    A backend whose own threads or callbacks already report every change may leave it out.
+
+    :param executor: the host's executor this backend serves.
+
+    Return nothing. If the hook raises, every task the host counts as running on this backend ends
+    ``failed`` with the error in its info: the host cannot know their fate any more. A backend that
+    wants to retry a lost connection does so inside the hook.
+    """
+
+
+@hookspec
+def executor_end(executor: Executor) -> None:
+    """Release the backend's resources after every task has finished.
+
+    Called once by :meth:`exechost.Executor.end`, after it heartbeated until no task was queued or
+    running. No lifecycle hook is called after it.
+
+    :param executor: the host's executor this backend serves.
+
+    Return nothing. If the hook raises, the error is logged with the backend's name and
+    distribution and ``end()`` still completes.
+    """
+
+
+@hookspec
+def executor_terminate(executor: Executor) -> None:
+    """Stop now: kill or revoke every running task and release the backend's resources.
+
+    Called once by :meth:`exechost.Executor.terminate` (on an error in a ``with`` block, Ctrl-C or
+    SIGTERM), instead of :func:`executor_end`. No lifecycle hook is called after it.
+
+    :param executor: the host's executor this backend serves.
+
+    Return nothing. A backend need not report the tasks it killed: after this hook returns, the host
+    reports every task still running as ``failed`` with the error ``"terminated"``. If the hook
+    raises, the error is logged with the backend's name and distribution and the same happens.
+    """

@@ -1,0 +1,47 @@
+"""exechost: Airflow's executor lifecycle as pluggy hooks, with executors as installable plugins.
+
+Start with :func:`load_executor`; backends implement the hooks in :mod:`exechost.hookspecs`.
+"""
+
+from __future__ import annotations
+
+from exechost.api import load_executor
+from exechost.errors import (
+    BackendError,
+    DuplicateTaskError,
+    ExecHostError,
+    ExecutorNotFoundError,
+    ExecutorStateError,
+    InvalidTaskError,
+    PluginLoadError,
+    SettingsError,
+)
+from exechost.events import EventBatch
+from exechost.executor import UNLIMITED, Executor
+from exechost.hookspecs import hookimpl
+from exechost.states import Event, TaskInfo, TaskState
+from exechost.tasks import QueuedTask, TaskKey
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "UNLIMITED",
+    "BackendError",
+    "DuplicateTaskError",
+    "Event",
+    "EventBatch",
+    "ExecHostError",
+    "Executor",
+    "ExecutorNotFoundError",
+    "ExecutorStateError",
+    "InvalidTaskError",
+    "PluginLoadError",
+    "QueuedTask",
+    "SettingsError",
+    "TaskInfo",
+    "TaskKey",
+    "TaskState",
+    "__version__",
+    "hookimpl",
+    "load_executor",
+]

@@ -1,0 +1,1 @@
+"""The executors that ship with exechost, registered through its own entry points."""

@@ -1,0 +1,54 @@
+"""The ``sequential`` executor: one task at a time, run to its end inside the heartbeat.
+
+For debugging: tasks run in the host's thread, in priority order, and each has ended before the
+next starts, so a breakpoint or a print in the host sees a quiet, deterministic world.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from exechost.errors import SettingsError
+from exechost.executor import Executor
+from exechost.executors.local import LocalSettings, make_log_dir
+from exechost.hookspecs import hookimpl
+from exechost.process import log_path_for, parse_options, run
+from exechost.states import TaskInfo
+from exechost.tasks import TaskKey
+
+
+class SequentialBackend:
+    """Runs each task synchronously in ``executor_execute_async`` and reports its end there."""
+
+    Settings = LocalSettings
+    default_parallelism = 1
+
+    def __init__(self, settings: LocalSettings) -> None:
+        self.settings = settings
+        self.log_dir: Path | None = None
+
+    @hookimpl
+    def executor_start(self) -> None:
+        self.log_dir = make_log_dir(self.settings)
+
+    @hookimpl
+    def executor_execute_async(
+        self,
+        executor: Executor,
+        key: TaskKey,
+        command: list[str],
+        executor_config: Mapping[str, Any],
+    ) -> None:
+        assert self.log_dir is not None
+        try:
+            options = parse_options(key, executor_config)
+        except SettingsError as exc:
+            executor.fail(key, TaskInfo(error=str(exc)))
+            return
+        info = run(command, log_path_for(self.log_dir, key), options)
+        if info.error is None:
+            executor.success(key, info)
+        else:
+            executor.fail(key, info)

@@ -1,0 +1,88 @@
+"""One executor's hooks: its backend and observer plugins, in a pluggy PluginManager of their own.
+
+Each executor gets its own manager so that its lifecycle calls reach its backend alone, however
+many backends are installed or running in the process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+from exechost.discovery import distribution_of
+from exechost.hookspecs import LIFECYCLE_HOOKS, PROJECT_NAME, lifecycle, observers
+
+
+class ExecutorHooks:
+    """The pluggy manager of one executor, and who each of its plugins is, for messages."""
+
+    def __init__(self, backend: object, name: str, origin: str | None) -> None:
+        """Register ``backend`` under ``name``; ``origin`` is its distribution, if known."""
+        self.manager = pluggy.PluginManager(PROJECT_NAME)
+        self.manager.add_hookspecs(lifecycle)
+        self.manager.add_hookspecs(observers)
+        self.hook = self.manager.hook
+        self.backend = backend
+        self._origins: dict[str, str | None] = {}
+        self._register(backend, name, origin)
+
+    def register_observer(
+        self, plugin: object, name: str | None = None, origin: str | None = None
+    ) -> None:
+        """Register an observer plugin, refusing one that implements a lifecycle hook plainly."""
+        plugin_name = self._register(plugin, name, origin)
+        plain = [
+            caller.name
+            for caller in self.manager.get_hookcallers(plugin) or ()
+            if caller.name in LIFECYCLE_HOOKS
+            and any(
+                impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper)
+                for impl in caller.get_hookimpls()
+            )
+        ]
+        if plain:
+            self.manager.unregister(plugin)
+            raise pluggy.PluginValidationError(
+                plugin,
+                f"observer plugin {self.describe(plugin_name)} implements {', '.join(plain)} "
+                "without wrapper=True; only an executor's backend implements lifecycle hooks, "
+                "observers may only wrap them",
+            )
+
+    def describe(self, plugin_name: str) -> str:
+        """``'name' (distribution d 1.0)`` for a registered plugin."""
+        origin = self._origins.get(plugin_name)
+        if origin is None:
+            plugin = self.manager.get_plugin(plugin_name)
+            origin = distribution_of(plugin) if plugin is not None else "unregistered"
+            self._origins[plugin_name] = origin
+        return f"{plugin_name!r} ({origin})"
+
+    def culprit(self, hook_name: str, exc: BaseException) -> str:
+        """Describe the plugin whose implementation of ``hook_name`` raised ``exc``."""
+        codes: dict[Any, str] = {}
+        for impl in getattr(self.hook, hook_name).get_hookimpls():
+            code = getattr(impl.function, "__code__", None)
+            if code is not None:
+                codes[code] = impl.plugin_name
+        tb, found = exc.__traceback__, None
+        while tb is not None:
+            found = codes.get(tb.tb_frame.f_code, found)
+            tb = tb.tb_next
+        name = found or self.manager.get_name(self.backend) or "?"
+        return self.describe(name)
+
+    def _register(self, plugin: object, name: str | None, origin: str | None) -> str:
+        try:
+            registered = self.manager.register(plugin, name)
+            self.manager.check_pending()
+        except pluggy.PluginValidationError as exc:
+            if self.manager.is_registered(plugin):
+                self.manager.unregister(plugin)
+            where = origin or distribution_of(plugin)
+            raise pluggy.PluginValidationError(plugin, f"{exc} [{where}]") from exc
+        except ValueError as exc:  # pluggy: the name or the object is registered already
+            raise pluggy.PluginValidationError(plugin, str(exc)) from exc
+        assert registered is not None
+        self._origins[registered] = origin
+        return registered

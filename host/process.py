@@ -1,0 +1,171 @@
+"""Running one command as a process tree of its own: duties every process-running backend shares.
+
+Each command runs in a new session (so its own process group) with stdin from ``/dev/null`` and
+stdout and stderr in one log file. When the command exits, whatever it left running in its process
+group is killed too, so a task's processes end with the task. Backends outside this distribution
+(a Celery worker, a Dask worker) use these functions as they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from exechost.settings import build_settings
+from exechost.states import TaskInfo
+from exechost.tasks import TaskKey
+
+HAVE_PIDFD = hasattr(os, "pidfd_open")
+"""Whether exits can be waited for through pidfds (Linux 5.3 and later)."""
+
+TIMEOUT_ERROR = "timeout"
+"""The error of a task that was killed because it ran past its timeout."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessOptions:
+    """The per-task options (``executor_config``) of the process-running backends."""
+
+    env: dict[str, str] | None = None
+    """Variables merged over the host's environment."""
+    cwd: str | None = None
+    """The working directory; the host's when ``None``."""
+    timeout: float | None = None
+    """Seconds after which the task's process group is killed and the task fails (``"timeout"``)."""
+
+    def __post_init__(self) -> None:
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
+
+
+def parse_options(key: TaskKey, executor_config: Mapping[str, Any]) -> ProcessOptions:
+    """Validate a task's ``executor_config`` as :class:`ProcessOptions`.
+
+    :raises exechost.SettingsError: naming the task, the bad key and the accepted keys.
+    """
+    if not executor_config:
+        return _NO_OPTIONS
+    options: ProcessOptions = build_settings(
+        ProcessOptions, executor_config, owner=f"task {key!r} (executor_config)"
+    )
+    return options
+
+
+_NO_OPTIONS = ProcessOptions()
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.=+-]+")
+
+
+def log_path_for(log_dir: Path, key: TaskKey) -> Path:
+    """A new log file in ``log_dir`` for ``key``: ``a__b__3.log``, then ``a__b__3.1.log``."""
+    parts = key if type(key) is tuple else (key,)
+    stem = "__".join(_UNSAFE.sub("_", str(part)) for part in parts)[:200] or "task"
+    path = log_dir / f"{stem}.log"
+    attempt = 0
+    while True:
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            return path
+        except FileExistsError:
+            attempt += 1
+            path = log_dir / f"{stem}.{attempt}.log"
+
+
+def spawn(
+    command: Sequence[str], log_path: Path, options: ProcessOptions = _NO_OPTIONS
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` in a session of its own, its output going to ``log_path``.
+
+    :raises OSError: when the command cannot be started (not found, not executable, bad cwd).
+    """
+    env = None if options.env is None else {**os.environ, **options.env}
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=options.cwd,
+            start_new_session=True,
+        )
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL ``process``'s whole process group, unless the process was reaped already."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def reap(process: subprocess.Popen[bytes]) -> int:
+    """Kill what ``process`` (which has exited) left in its group, reap it, return its status."""
+    kill_group(process)
+    return process.wait()
+
+
+def wait_for_exit(process: subprocess.Popen[bytes], timeout: float | None) -> bool:
+    """Wait up to ``timeout`` seconds for ``process`` to exit, without reaping it."""
+    if not HAVE_PIDFD:  # pragma: no cover - non-Linux: poll through Popen, which reaps
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    pidfd = os.pidfd_open(process.pid)
+    try:
+        return bool(select.select([pidfd], [], [], timeout)[0])
+    finally:
+        os.close(pidfd)
+
+
+def finished_info(
+    returncode: int, log_path: Path, *, timed_out: bool = False, external_id: str | None = None
+) -> TaskInfo:
+    """The :class:`TaskInfo` of a process that exited with ``returncode``."""
+    if timed_out:
+        error: str | None = TIMEOUT_ERROR
+    elif returncode < 0:
+        error = f"killed by {signal.Signals(-returncode).name}"
+    elif returncode > 0:
+        error = f"exit status {returncode}"
+    else:
+        error = None
+    return TaskInfo(
+        returncode=returncode,
+        error=error,
+        log=str(log_path),
+        external_id=external_id,
+        ended_at=time.time(),
+    )
+
+
+def run(command: Sequence[str], log_path: Path, options: ProcessOptions = _NO_OPTIONS) -> TaskInfo:
+    """Run ``command`` to its end (or its timeout) and describe how it ended.
+
+    Never raises for the command's own failure: a command that cannot start gives a
+    :class:`TaskInfo` with the OS error and no return code.
+    """
+    try:
+        process = spawn(command, log_path, options)
+    except OSError as exc:
+        return TaskInfo(error=str(exc), log=str(log_path), ended_at=time.time())
+    try:
+        exited = wait_for_exit(process, options.timeout)
+        if not exited:
+            kill_group(process)
+        return finished_info(
+            reap(process), log_path, timed_out=not exited, external_id=str(process.pid)
+        )
+    except BaseException:
+        kill_group(process)
+        process.wait()
+        raise

@@ -1,0 +1,118 @@
+"""Validation of a backend's settings against the dataclass it declares."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import pathlib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from exechost.errors import SettingsError
+
+_MISSING = object()
+
+
+def did_you_mean(name: str, valid: Sequence[str]) -> str:
+    """A ``" (did you mean 'x'?)"`` suffix for the closest valid name, or ``""``."""
+    close = difflib.get_close_matches(name, valid, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def describe_type(tp: Any) -> str:
+    """A type as a person writes it: ``int``, ``str | None``, ``list[str]``."""
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    return str(tp).replace("typing.", "").replace("NoneType", "None")
+
+
+def convert(value: Any, tp: Any) -> Any:
+    """Return ``value`` as type ``tp``, or :data:`_MISSING` if it is not of that type.
+
+    Only lossless conversions happen: an int where a float is wanted, a str where a
+    :class:`pathlib.Path` is wanted, a list where a tuple is wanted.
+    """
+    if tp is Any:
+        return value
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        for option in args:
+            converted = convert(value, option)
+            if converted is not _MISSING:
+                return converted
+        return _MISSING
+    if origin is typing.Literal:
+        return value if value in args else _MISSING
+    if tp is type(None):
+        return value if value is None else _MISSING
+    if tp is bool:
+        return value if type(value) is bool else _MISSING
+    if tp is int:
+        return value if type(value) is int else _MISSING
+    if tp is float:
+        return float(value) if type(value) in (int, float) else _MISSING
+    if tp is pathlib.Path:
+        return pathlib.Path(value) if isinstance(value, str | pathlib.PurePath) else _MISSING
+    if origin in (list, tuple, Sequence) or tp in (list, tuple):
+        if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+            return _MISSING
+        item_type = args[0] if args else Any
+        items = [convert(item, item_type) for item in value]
+        if any(item is _MISSING for item in items):
+            return _MISSING
+        return tuple(items) if (origin or tp) is tuple else items
+    if origin in (dict, Mapping) or tp is dict:
+        if not isinstance(value, Mapping):
+            return _MISSING
+        key_type, value_type = args if args else (Any, Any)
+        converted_map = {convert(k, key_type): convert(v, value_type) for k, v in value.items()}
+        if _MISSING in converted_map or any(v is _MISSING for v in converted_map.values()):
+            return _MISSING
+        return converted_map
+    if isinstance(tp, type):
+        return value if isinstance(value, tp) else _MISSING
+    return value
+
+
+def build_settings(settings_class: type[Any], values: Mapping[str, Any], *, owner: str) -> Any:
+    """Validate ``values`` against the dataclass ``settings_class`` and return an instance.
+
+    :param owner: who the settings belong to, for messages (``"executor 'local'"``).
+    :raises SettingsError: for an unknown key, a value of the wrong type or a missing value; the
+        message names the key and lists the valid ones.
+    """
+    fields = {f.name: f for f in dataclasses.fields(settings_class) if f.init}
+    hints = typing.get_type_hints(settings_class)
+    valid = sorted(fields)
+    valid_list = ", ".join(valid) or "(none)"
+    problems = []
+    for name in values:
+        if name not in fields:
+            problems.append(
+                f"unknown setting {name!r}{did_you_mean(name, valid)}; valid settings: {valid_list}"
+            )
+    converted: dict[str, Any] = {}
+    for name, field in fields.items():
+        if name not in values:
+            if (
+                field.default is dataclasses.MISSING
+                and field.default_factory is dataclasses.MISSING
+            ):
+                problems.append(f"setting {name!r} is required ({describe_type(hints[name])})")
+            continue
+        value = convert(values[name], hints[name])
+        if value is _MISSING:
+            problems.append(
+                f"setting {name!r} must be {describe_type(hints[name])}, "
+                f"got {type(values[name]).__name__} {values[name]!r}"
+            )
+        else:
+            converted[name] = value
+    if problems:
+        raise SettingsError(f"invalid settings for {owner}: " + "; ".join(problems))
+    try:
+        return settings_class(**converted)
+    except (TypeError, ValueError) as exc:  # a __post_init__ check of the backend's own
+        raise SettingsError(f"invalid settings for {owner}: {exc}") from exc

@@ -1,0 +1,38 @@
+"""Test sessions: ``nox`` runs them all; ``nox -s tests`` runs the full suite on Python 3.11."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "tests", "core"]
+
+PLUGINS = sorted(str(path.parent) for path in Path("plugins").glob("*/pyproject.toml"))
+PLUGIN_TESTS = sorted(str(path) for path in Path("plugins").glob("*/tests"))
+MAIN_PYTHON = "3.11"
+OTHER_PYTHONS = ["3.10", "3.12", "3.13"]
+
+
+@nox.session(python=MAIN_PYTHON)
+def tests(session: nox.Session) -> None:
+    """Everything: the host, the built-in executors and every plugin, against real services."""
+    session.install(".[test]", *(f"./{plugin}[test]" for plugin in PLUGINS))
+    session.run("pytest", "tests", *PLUGIN_TESTS, *session.posargs)
+
+
+@nox.session(python=OTHER_PYTHONS)
+def core(session: nox.Session) -> None:
+    """The host and its built-in executors on the other supported Pythons."""
+    session.install(".[test]")
+    session.run("pytest", "tests", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session(python=MAIN_PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff and mypy (strict) over the host, the hookspecs and the plugins."""
+    session.install("ruff", "mypy", ".", *PLUGINS)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy", "-p", "exechost")
