@@ -45,7 +45,7 @@ def api_supported(api_range: str, version: tuple[int, int] = API_VERSION) -> boo
         ``MAJOR`` or ``MAJOR.MINOR``.
     """
     if not isinstance(api_range, str) or not api_range.strip():
-        raise ValueError(f"exechost_api must be a non-empty string such as {DEFAULT_API_RANGE!r}")
+        raise ValueError(f"exechost_api must be a non-empty string, e.g. {DEFAULT_API_RANGE!r}")
     supported = True
     for clause in api_range.split(","):
         match = _CLAUSE.fullmatch(clause)

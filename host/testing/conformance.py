@@ -26,7 +26,7 @@ from exechost.api import load_executor
 from exechost.errors import ExecutorStateError, InvalidTaskError, SettingsError
 from exechost.events import EventBatch
 from exechost.executor import Executor, Phase
-from exechost.hookspecs import Capabilities
+from exechost.hookspecs import Capabilities, hookimpl
 from exechost.states import Event, TaskState
 from exechost.tasks import TaskKey
 from exechost.testing.recorder import Recorder
@@ -372,15 +372,28 @@ class ExecutorConformance:
         assert not (scratch_dir / "finished").exists(), "the task's work outlived terminate"
 
     def test_end_waits_for_everything(self, make_executor: MakeExecutor, scratch_dir: Path) -> None:
-        """end returns once every task has finished and been reported; then nothing is queued."""
+        """A task is reported finished only once its work is done, and end returns only once
+        every task was reported; afterwards the executor takes no more tasks."""
         keys = [f"task{index}" for index in range(2 * self.parallelism + 1)]
+        done_when_reported: dict[TaskKey, bool] = {}
+
+        class WorkChecker:
+            @hookimpl
+            def executor_task_state_changed(self, key: TaskKey, state: TaskState) -> None:
+                if state.finished:
+                    done_when_reported[key] = (scratch_dir / str(key)).exists()
+
         executor = make_executor(parallelism=self.parallelism)
+        executor.hooks.register_observer(WorkChecker())
         tasks: dict[TaskKey, list[str]] = {
             key: sh(_SLEEP_THEN_WRITE, self.seconds(0.5), scratch_dir / key) for key in keys
         }
         events = self.run_to_end(executor, tasks)
+        early = sorted(str(key) for key, done in done_when_reported.items() if not done)
+        assert not early, f"tasks reported finished before their work was done: {early}"
         assert all((scratch_dir / key).exists() for key in keys)
         assert all(events[key].state is TaskState.SUCCESS for key in keys), dict(events)
+        assert set(done_when_reported) == set(keys)
         assert not executor.running and not executor.queued_tasks
         with pytest.raises(ExecutorStateError):
             executor.queue_command("late", ["true"])
