@@ -7,7 +7,7 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "tests", "core"]
+nox.options.sessions = ["lint", "tests", "core", "docs"]
 
 PLUGINS = sorted(str(path.parent) for path in Path("plugins").glob("*/pyproject.toml"))
 PLUGIN_TESTS = sorted(str(path) for path in Path("plugins").glob("*/tests"))
@@ -36,3 +36,16 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "-p", "exechost")
+
+
+@nox.session(python=MAIN_PYTHON)
+def docs(session: nox.Session) -> None:
+    """The documentation (docs/, Sphinx + MyST), warnings as errors, into docs/_build/html."""
+    session.install(
+        "sphinx==9.0.4",
+        "myst-parser==5.2.0",
+        "furo==2025.12.19",
+        ".[testing]",
+        "./plugins/exechost-tutorial",
+    )
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
