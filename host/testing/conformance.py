@@ -327,6 +327,21 @@ class ExecutorConformance:
         assert not (scratch_dir / "too-slow").exists()
         assert events["in-time"].state is TaskState.SUCCESS, events["in-time"]
 
+    def test_runs_on_this_host(
+        self,
+        make_executor: MakeExecutor,
+        capabilities: Capabilities,
+        scratch_dir: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A backend that does not run tasks elsewhere runs them in the host's environment."""
+        if capabilities.runs_elsewhere:
+            pytest.skip(f"executor {self.executor!r} claims runs_elsewhere")
+        monkeypatch.setenv("EXECHOST_CONFORMANCE", "set by the host")
+        events = self.run_to_end(make_executor(), {"here": sh(_WRITE_ENV, scratch_dir / "env")})
+        assert events["here"].state is TaskState.SUCCESS, events["here"]
+        assert (scratch_dir / "env").read_text() == "set by the host"
+
     def _terminate_while_running(
         self, make_executor: MakeExecutor, scratch_dir: Path
     ) -> tuple[Executor, Recorder, set[TaskKey]]:
