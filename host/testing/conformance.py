@@ -508,13 +508,14 @@ class ExecutorConformance:
     ) -> None:
         """An ``executor_config`` key the backend does not declare is refused by queue_command,
         naming it and listing the accepted keys."""
-        if capabilities.executor_config is None:
+        options = capabilities.executor_config
+        if options is None:
             pytest.skip(f"executor {self.executor!r} declares no executor_config keys")
         executor = make_executor()
         with pytest.raises(InvalidTaskError) as refused:
             executor.queue_command("odd", ["true"], executor_config={"exechost_no_such_option": 1})
         message = str(refused.value)
         assert "exechost_no_such_option" in message
-        accepted = [field.name for field in dataclasses.fields(capabilities.executor_config)]
+        accepted = [field.name for field in dataclasses.fields(options)]
         assert all(name in message for name in accepted), message
         assert not executor.has_task("odd")
