@@ -7,8 +7,9 @@ named in ``[plugins] block`` never is.
 
 from __future__ import annotations
 
-from exechost.config import PluginSettings
+from exechost.config import PluginSettings, env_name
 from exechost.discovery import PLUGINS_GROUP, PluginEntry, find_entries
+from exechost.errors import PluginLoadError
 
 
 def observer_plugins(settings: PluginSettings) -> list[tuple[PluginEntry, object]]:
@@ -18,8 +19,15 @@ def observer_plugins(settings: PluginSettings) -> list[tuple[PluginEntry, object
     """
     if not settings.autoload:
         return []
-    return [
-        (entry, entry.load())
-        for entry in find_entries(PLUGINS_GROUP)
-        if settings.allows(entry.name)
-    ]
+    loaded = []
+    for entry in find_entries(PLUGINS_GROUP):
+        if not settings.allows(entry.name):
+            continue
+        try:
+            loaded.append((entry, entry.load()))
+        except PluginLoadError as exc:
+            raise PluginLoadError(
+                f"{exc}; to run without it, block it: [plugins] block = [{entry.name!r}] in the "
+                f"configuration, or {env_name('plugins', 'block')}={entry.name}"
+            ) from exc.__cause__
+    return loaded

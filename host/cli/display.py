@@ -77,7 +77,7 @@ class ProgressDisplay:
         """Show the new counts; failed tasks are printed above the bar as they fail."""
         for record in finished:
             if record.info.error is not None:
-                self._progress.console.print(failure_line(record), highlight=False, soft_wrap=True)
+                self._progress.console.print(failure_line(record), highlight=False)
         self._progress.update(self._task, completed=counts.finished, description=describe(counts))
 
 
@@ -152,10 +152,9 @@ def print_summary(console: Console, batch: Batch, elapsed: float, interrupted: s
                 f"  {record.info.duration or 0.0:8.2f}s  {escape(key_text(record.spec.key))} "
                 f"({record.executor})",
                 highlight=False,
-                soft_wrap=True,
             )
     failed = batch.failed()
     if failed:
         console.print("failed tasks:")
         for record in failed:
-            console.print("  " + failure_line(record), highlight=False, soft_wrap=True)
+            console.print("  " + failure_line(record), highlight=False)

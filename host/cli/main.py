@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.subparser.error("give a TASKFILE or `-- CMD ARG...`, not both")
     if args.command == "run" and args.taskfile is None and not command:
         args.subparser.error("give a TASKFILE, - for JSON lines on stdin, or `-- CMD ARG...`")
-    human = Console(stderr=bool(getattr(args, "json", False)) and args.command == "run")
+    human = Console(stderr=args.command == "run" and args.json, soft_wrap=True)
     try:
         if args.command == "run":
             return _run(args, command, human)
@@ -165,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args, human)
         return _plugins(args, human)
     except (ExecHostError, pluggy.PluginValidationError) as exc:
-        error = Console(stderr=True)
+        error = Console(stderr=True, soft_wrap=True)
         error.print(f"[bold red]exechost: error:[/] {escape(str(exc))}", highlight=False)
         return USAGE_ERROR
     except BrokenPipeError:  # e.g. `exechost plugins --json | head`: not an error of ours
@@ -224,7 +224,7 @@ def _config(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps(document, indent=2, default=str))
         return 0
     where = config.file or f"none found, defaults apply (searched: {'; '.join(SEARCH_ORDER)})"
-    console.print(f"# configuration file: {where}", markup=False, soft_wrap=True)
+    console.print(f"# configuration file: {where}", markup=False)
     tables: dict[str, list[tuple[str, str | None, str]]] = {}
     for key, value, source, _ in rows:
         table, _, name = key.rpartition(".")
@@ -235,12 +235,11 @@ def _config(args: argparse.Namespace, console: Console) -> int:
             console.print(f"\n[{table}]", markup=False)
         for name, value, source in entries:
             line = f"{name} = {value}" if value is not None else f"# {name} is not set"
-            console.print(f"{line:<{width + 5}} # {source}", markup=False, soft_wrap=True)
+            console.print(f"{line:<{width + 5}} # {source}", markup=False)
     console.print(
         "\n# Each key can be set by an environment variable: EXECHOST_ and the key's path in "
         "capitals, with __ between tables, e.g. " + f"{rows[1][3]}, {rows[-1][3]}",
         markup=False,
-        soft_wrap=True,
     )
     return 0
 
@@ -289,7 +288,9 @@ def _plugins(args: argparse.Namespace, console: Console) -> int:
     try:
         settings = _load_config(args).plugins
     except ConfigError as exc:
-        Console(stderr=True).print(f"[yellow]warning:[/] {escape(str(exc))}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(
+            f"[yellow]warning:[/] {escape(str(exc))}", highlight=False
+        )
         settings = PluginSettings()
     reports = plugin_reports(settings, check=args.check)
     if args.json:
