@@ -7,12 +7,12 @@ with different settings (``[executors.gpu] backend = "local"``), and routing by 
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections import ChainMap
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from exechost.api import build_executor
 from exechost.autoload import observer_plugins
@@ -23,6 +23,27 @@ from exechost.executor import UNLIMITED, Executor
 from exechost.hookspecs import hookimpl
 from exechost.states import TaskInfo
 from exechost.tasks import QueuedTask, TaskKey
+
+V = TypeVar("V")
+
+
+class _MergedView(Mapping[TaskKey, V]):
+    """A live read-only view of several mappings whose keys are unique across them."""
+
+    def __init__(self, parts: Iterable[Mapping[TaskKey, V]]) -> None:
+        self._parts = list(parts)
+
+    def __getitem__(self, key: TaskKey) -> V:
+        for part in self._parts:
+            if key in part:
+                return part[key]
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[TaskKey]:
+        return itertools.chain.from_iterable(self._parts)
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self._parts)
 
 
 class _Wakeup:
@@ -91,12 +112,12 @@ class MultiExecutor:
     @property
     def queued_tasks(self) -> Mapping[TaskKey, QueuedTask]:
         """The tasks waiting for a slot on any executor: a live read-only mapping."""
-        return MappingProxyType(ChainMap(*(e.queued_tasks for e in self.executors.values())))
+        return _MergedView(e.queued_tasks for e in self.executors.values())
 
     @property
     def running(self) -> Mapping[TaskKey, TaskInfo]:
         """The tasks running on any executor: a live read-only mapping."""
-        return MappingProxyType(ChainMap(*(e.running for e in self.executors.values())))
+        return _MergedView(e.running for e in self.executors.values())
 
     @property
     def open_slots(self) -> int:

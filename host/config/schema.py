@@ -131,7 +131,12 @@ class Config:
         unknown = set(given) - {"executor", "parallelism"}
         if unknown:
             raise TypeError(f"only executor and parallelism can be overridden, not {unknown}")
-        return dataclasses.replace(self, **given, values={**self.values, **given})
+        return dataclasses.replace(
+            self,
+            executor=given.get("executor", self.executor),
+            parallelism=given.get("parallelism", self.parallelism),
+            values={**self.values, **given},
+        )
 
     def section(self, name: str) -> ExecutorSection:
         """The executor ``name``'s table; an installed backend of that name when it has none."""
