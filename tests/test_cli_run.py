@@ -107,7 +107,7 @@ def test_plain_progress_lines_when_not_a_terminal(tmp_path, cli):
     (tmp_path / "tasks.toml").write_text(
         '[[tasks]]\nkey = "a"\ncommand = ["true"]\n[[tasks]]\nkey = "b"\ncommand = ["false"]\n'
     )
-    result = cli("run", "tasks.toml")
+    result = cli("run", "--parallelism", "1", "tasks.toml")  # one at a time: a, then b
     lines = result.stdout.splitlines()
     assert any(line.startswith("[1/2] ") for line in lines)
     assert any(line.startswith("[2/2] failed  b (local)") for line in lines)

@@ -140,3 +140,31 @@ def test_sigterm_stops_every_task_and_prints_the_partial_summary(tmp_path):
     assert "failed plain on local: terminated" in out
     assert "failed never-started on local: terminated before it started" in out
     assert all(process_gone(task_pid) for task_pid in pids), "a task process outlived the CLI"
+
+
+def test_a_second_signal_stops_a_sequential_task_at_once(tmp_path):
+    (tmp_path / "tasks.toml").write_text(
+        '[[tasks]]\nkey = "long"\ncommand = ["sh", "-c", "echo $$ >> pids; exec sleep 60"]\n'
+    )
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "exechost", "run", "--executor", "sequential", "tasks.toml"],
+        cwd=tmp_path,
+        env=cli_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        pids = wait_for_pids(tmp_path / "pids", 1)
+        cli.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        assert cli.poll() is None  # the first waits for the end of the step: the task
+        cli.send_signal(signal.SIGINT)
+        out, err = cli.communicate(timeout=30)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 130, err
+    assert "interrupted by SIGINT" in out
+    assert "failed long on sequential: terminated" in out
+    assert process_gone(pids[0])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import exechost
 import pytest
 from exechost import (
@@ -18,21 +16,16 @@ from exechost.config import load_config
 
 
 class ConcurrencyMeter:
-    """An observer plugin that records the most tasks running at once across executors."""
+    """An observer plugin that records the most tasks running at once across all executors."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.running = 0
+        self.executors: MultiExecutor | None = None
         self.most = 0
 
     @hookimpl
     def executor_task_state_changed(self, state):
-        with self.lock:
-            if state == TaskState.RUNNING:
-                self.running += 1
-                self.most = max(self.most, self.running)
-            elif state.finished:
-                self.running -= 1
+        if state == TaskState.RUNNING and self.executors is not None:
+            self.most = max(self.most, len(self.executors.running))
 
 
 def two_executors(tmp_path, text):
@@ -47,7 +40,9 @@ def test_global_parallelism_caps_running_tasks_across_executors(tmp_path):
         '[executors.b]\nbackend = "local"\nparallelism = 3\n',
     )
     meter = ConcurrencyMeter()
-    with exechost.load_executors(config, plugins=[meter], log_dir=str(tmp_path)) as executors:
+    executors = exechost.load_executors(config, plugins=[meter], log_dir=str(tmp_path))
+    meter.executors = executors
+    with executors:
         for n in range(8):
             executors.queue_command(("t", n), ["sleep", "0.1"], executor="ab"[n % 2])
     events = executors.get_event_buffer()

@@ -1,9 +1,11 @@
 """``exechost run``: queue a batch on the configured executors, show progress, sum it up.
 
 Ctrl-C, SIGTERM and SIGHUP stop the run: the executors are terminated (their backends kill what
-runs), and the partial summary is printed. The signal handler only raises while the run waits
+runs), and the partial summary is printed. The first signal only raises while the run waits
 between heartbeats; elsewhere it sets a flag checked after each step, so that a task is never
-left half-started (spawned but not yet watched by its backend).
+left half-started (spawned but not yet watched by its backend). A second signal raises at once:
+it stops a run that is inside a long step, such as a task of the ``sequential`` executor, which
+runs inside the heartbeat.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ POLL_INTERVAL = 0.2
 """The longest the run waits for a report before heartbeating again."""
 
 
-class Interrupted(Exception):
-    """A stop signal arrived."""
+class Interrupted(BaseException):
+    """A stop signal arrived; like KeyboardInterrupt, not an Exception that code may swallow."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -43,11 +45,12 @@ class StopSignals:
         self._raise_now = False
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.received is None:
+        again = self.received is not None
+        if not again:
             self.received = signum
-        if self._raise_now:
+        if self._raise_now or again:
             self._raise_now = False
-            raise Interrupted(signum)
+            raise Interrupted(self.received or signum)
 
     def check(self) -> None:
         """Raise :class:`Interrupted` if a stop signal has arrived."""
