@@ -14,6 +14,7 @@ from exechost.config import (
     Config,
     ExecutorSection,
     Value,
+    list_problems,
     load_config,
     unknown_key_message,
 )
@@ -136,7 +137,7 @@ def build_executor(
         if key not in fields
     ]
     if problems:
-        raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        raise ConfigError(list_problems("invalid configuration", problems))
     values = {key: value.value for key, value in section.settings.items()}
     values.update({k: v.value for k, v in (common_settings or {}).items() if k in fields})
     values.update(settings or {})
@@ -145,7 +146,7 @@ def build_executor(
     except SettingsError as exc:
         if not section.settings and not common_settings:
             raise
-        raise ConfigError(f"{_where(config, section)}: {exc}") from None
+        raise SettingsError(f"{_where(config, section)}: {exc}") from None
     if parallelism is None:
         parallelism = _parallelism(backend, section.parallelism, config.global_parallelism)
     return _make(backend, name, parallelism, entry.origin, observers, plugins)

@@ -20,6 +20,7 @@ from types import FrameType
 from exechost.cli.batch import Batch
 from exechost.cli.display import LineDisplay, ProgressDisplay, print_summary
 from exechost.cli.taskfile import TaskSpec
+from exechost.config import list_problems
 from exechost.errors import InvalidTaskError
 from exechost.multi import MultiExecutor
 from rich.console import Console
@@ -93,7 +94,7 @@ def run_batch(
         except InvalidTaskError as exc:
             problems.append(f"task {spec.key!r}: {exc}")
     if problems:
-        raise InvalidTaskError("invalid tasks:\n" + "\n".join(f"  - {p}" for p in problems))
+        raise InvalidTaskError(list_problems("invalid tasks", problems))
     batch = Batch()
     display_class = ProgressDisplay if console.is_terminal else LineDisplay
     started = time.monotonic()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from exechost.config import unknown_key_message
+from exechost.config import list_problems, unknown_key_message
 from exechost.config.files import parse_toml
 from exechost.errors import ExecHostError, InvalidTaskError
 from exechost.tasks import TaskKey, check_command, check_executor_config, check_key
@@ -104,7 +104,7 @@ def parse_tasks(items: Iterable[tuple[int, Any]], where: str, unit: str) -> list
         first_seen[task.key] = number
         tasks.append(task)
     if problems:
-        raise TaskFileError("invalid tasks:\n" + "\n".join(f"  - {p}" for p in problems))
+        raise TaskFileError(list_problems("invalid tasks", problems))
     if not tasks:
         raise TaskFileError(f"{where}: no tasks")
     return tasks

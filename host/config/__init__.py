@@ -23,6 +23,7 @@ from exechost.config.schema import (
     Value,
     build_config,
     layer_from_table,
+    list_problems,
     merge,
     unknown_key_message,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Source",
     "Value",
     "env_name",
+    "list_problems",
     "load_config",
     "unknown_key_message",
 ]

@@ -125,12 +125,16 @@ class Config:
         value: int | None = self.parallelism.value
         return value or None
 
-    def override(self, **arguments: Any) -> Config:
-        """This configuration with top-level keys given as API arguments (``None``: not given)."""
-        given = {k: Value(v, Source("argument", k)) for k, v in arguments.items() if v is not None}
-        unknown = set(given) - {"executor", "parallelism"}
-        if unknown:
-            raise TypeError(f"only executor and parallelism can be overridden, not {unknown}")
+    def override(self, *, executor: str | None = None, parallelism: int | None = None) -> Config:
+        """This configuration with the default executor or the global cap given as arguments.
+
+        ``None`` leaves a key as it is; the new values are checked when the executors are made.
+        """
+        given = {
+            key: Value(value, Source("argument", key))
+            for key, value in (("executor", executor), ("parallelism", parallelism))
+            if value is not None
+        }
         return dataclasses.replace(
             self,
             executor=given.get("executor", self.executor),
@@ -248,7 +252,7 @@ def build_config(merged: Layer, file: Path | None, problems: list[str]) -> Confi
                 )
             routes[queue] = name
     if problems:
-        raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        raise ConfigError(list_problems("invalid configuration", problems))
     return Config(
         executor=executor,
         parallelism=parallelism,
@@ -263,7 +267,6 @@ def _section(
     name: str, table: Table, problems: list[str], values: dict[str, Value]
 ) -> ExecutorSection:
     table_name = f"executors.{name}"
-    first_source = next(iter(table.values())).source if table else DEFAULT
     backend = table.get("backend", Value(name, Source("default", "the table's name")))
     if _check(
         backend, str, "a string (an installed executor's name)", table_name, "backend", problems
@@ -272,7 +275,7 @@ def _section(
     parallelism = table.get("parallelism")
     if parallelism is not None and _check_count(parallelism, table_name, "parallelism", problems):
         values[f"{table_name}.parallelism"] = parallelism
-    queues = table.get("queues", Value([], first_source))
+    queues = table.get("queues", Value([], DEFAULT))
     if _check_names(queues, table_name, "queues", problems) and "queues" in table:
         values[f"{table_name}.queues"] = queues
     settings = {key: value for key, value in table.items() if key not in EXECUTOR_KEYS}
@@ -324,6 +327,11 @@ def _check_names(value: Value, table: str, key: str, problems: list[str]) -> boo
         f"{value.source.where(table)}: {key} must be an array of strings, got {_kind(value.value)}"
     )
     return False
+
+
+def list_problems(title: str, problems: list[str]) -> str:
+    """A message listing several problems, one per line: ``title:`` then ``  - problem``."""
+    return f"{title}:\n" + "\n".join(f"  - {problem}" for problem in problems)
 
 
 def unknown_key_message(where: str, key: str, valid: Any) -> str:
