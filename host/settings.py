@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import pathlib
 import types
 import typing
@@ -76,6 +77,13 @@ def convert(value: Any, tp: Any) -> Any:
     return value
 
 
+@functools.cache
+def type_hints(settings_class: type[Any]) -> dict[str, Any]:
+    """``typing.get_type_hints`` of a settings dataclass, computed once per class: it runs for
+    every task whose ``executor_config`` is checked, and costs more than the rest of the check."""
+    return typing.get_type_hints(settings_class)
+
+
 def build_settings(settings_class: type[Any], values: Mapping[str, Any], *, owner: str) -> Any:
     """Validate ``values`` against the dataclass ``settings_class`` and return an instance.
 
@@ -84,7 +92,7 @@ def build_settings(settings_class: type[Any], values: Mapping[str, Any], *, owne
         message names the key and lists the valid ones.
     """
     fields = {f.name: f for f in dataclasses.fields(settings_class) if f.init}
-    hints = typing.get_type_hints(settings_class)
+    hints = type_hints(settings_class)
     valid = sorted(fields)
     valid_list = ", ".join(valid) or "(none)"
     problems = []
