@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import pathlib
 import types
 import typing
@@ -77,11 +76,16 @@ def convert(value: Any, tp: Any) -> Any:
     return value
 
 
-@functools.cache
+_TYPE_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
 def type_hints(settings_class: type[Any]) -> dict[str, Any]:
     """``typing.get_type_hints`` of a settings dataclass, computed once per class: it runs for
     every task whose ``executor_config`` is checked, and costs more than the rest of the check."""
-    return typing.get_type_hints(settings_class)
+    hints = _TYPE_HINTS.get(settings_class)
+    if hints is None:
+        hints = _TYPE_HINTS[settings_class] = typing.get_type_hints(settings_class)
+    return hints
 
 
 def build_settings(settings_class: type[Any], values: Mapping[str, Any], *, owner: str) -> Any:
