@@ -21,7 +21,7 @@ from exechost.errors import DuplicateTaskError, InvalidTaskError
 from exechost.events import EventBatch
 from exechost.executor import UNLIMITED, Executor
 from exechost.hookspecs import hookimpl
-from exechost.states import TaskInfo
+from exechost.states import TaskInfo, TaskState
 from exechost.tasks import QueuedTask, TaskKey
 
 V = TypeVar("V")
@@ -47,14 +47,15 @@ class _MergedView(Mapping[TaskKey, V]):
 
 
 class _Wakeup:
-    """An observer that wakes :meth:`MultiExecutor.wait` when any of its executors reports."""
+    """An observer that wakes :meth:`MultiExecutor.wait` when a task of any executor finishes."""
 
     def __init__(self, progress: threading.Event) -> None:
         self._progress = progress
 
     @hookimpl
-    def executor_task_state_changed(self) -> None:
-        self._progress.set()
+    def executor_task_state_changed(self, state: TaskState) -> None:
+        if state.finished:  # a freed slot: the host's own "running" notices need no wake-up
+            self._progress.set()
 
 
 class MultiExecutor:
@@ -198,7 +199,11 @@ class MultiExecutor:
                 budget = max(budget - (queued - len(executor.queued_tasks)), 0)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until any executor reports a state change or ``timeout`` seconds pass."""
+        """Block until a task of any executor finishes or ``timeout`` seconds pass.
+
+        Returns whether one did. Ends since the last call count, so a loop of ``heartbeat()`` then
+        ``wait()`` never misses one.
+        """
         arrived = self._progress.wait(timeout)
         self._progress.clear()
         return arrived
