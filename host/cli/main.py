@@ -220,6 +220,7 @@ def _config(args: argparse.Namespace, console: Console) -> int:
             "file": None if config.file is None else str(config.file),
             "search_order": list(SEARCH_ORDER),
             "values": {key: {"value": v, "source": s, "env": e} for key, v, s, e in rows},
+            "ignored_variables": list(config.ignored_variables),
         }
         print(json.dumps(document, indent=2, default=str))
         return 0
@@ -236,6 +237,8 @@ def _config(args: argparse.Namespace, console: Console) -> int:
         for name, value, source in entries:
             line = f"{name} = {value}" if value is not None else f"# {name} is not set"
             console.print(f"{line:<{width + 5}} # {source}", markup=False)
+    for variable in config.ignored_variables:
+        console.print(f"# ignored: {variable} (names no configuration key)", markup=False)
     console.print(
         "\n# Each key can be set by an environment variable: EXECHOST_ and the key's path in "
         "capitals, with __ between tables, e.g. " + f"{rows[1][3]}, {rows[-1][3]}",

@@ -112,6 +112,8 @@ class Config:
     """The configuration file that was read, if any."""
     values: Mapping[str, Value]
     """Every effective key (dotted, ``executors.gpu.parallelism``) with its value and source."""
+    ignored_variables: tuple[str, ...] = ()
+    """The ``EXECHOST_*`` environment variables that name no key and were ignored."""
 
     @property
     def default_executor(self) -> str:
