@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -140,7 +141,8 @@ def test_bad_task_files_list_every_problem_with_its_place(tmp_path, cli):
 
 def test_task_file_syntax_errors_and_formats(tmp_path, cli):
     (tmp_path / "tasks.json").write_text('{"tasks": [\n  {"key": "a",}\n]}')
-    assert "tasks.json:2:15: invalid JSON" in error_of(cli("run", "tasks.json"))
+    # the column of a trailing comma differs between Python versions
+    assert re.search(r"tasks\.json:2:1[45]: invalid JSON", error_of(cli("run", "tasks.json")))
     (tmp_path / "tasks.toml").write_text("[[tasks]\n")
     assert "tasks.toml:1:8: invalid TOML" in error_of(cli("run", "tasks.toml"))
     (tmp_path / "tasks.yaml").write_text("")
