@@ -103,7 +103,7 @@ class MultiExecutor:
         self._turn = 0
         wakeup = _Wakeup(self._progress)
         for executor in self.executors.values():
-            executor.hooks.register_observer(wakeup, "exechost-multi-wakeup")
+            executor.hooks.register_observer(wakeup)
 
     def __repr__(self) -> str:
         return f"<MultiExecutor {', '.join(self.executors)} (default {self.default!r})>"
@@ -147,6 +147,19 @@ class MultiExecutor:
                 )
             return found
         return self.executors[self.queues.get(queue or "", self.default)]
+
+    def subset(self, names: Collection[str]) -> MultiExecutor:
+        """The same executors, not started, but only those named and the default one.
+
+        For a batch whose tasks are all known: the executors no task routes to are not started.
+        """
+        kept = {n: e for n, e in self.executors.items() if n in names or n == self.default}
+        return MultiExecutor(
+            kept,
+            default=self.default,
+            queues={queue: name for queue, name in self.queues.items() if name in kept},
+            parallelism=self.parallelism,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 

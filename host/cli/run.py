@@ -95,6 +95,7 @@ def run_batch(
             problems.append(f"task {spec.key!r}: {exc}")
     if problems:
         raise InvalidTaskError(list_problems("invalid tasks", problems))
+    executors = executors.subset({name for _, name in routes})  # start only the ones used
     batch = Batch()
     display_class = ProgressDisplay if console.is_terminal else LineDisplay
     started = time.monotonic()
