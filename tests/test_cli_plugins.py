@@ -210,8 +210,8 @@ def test_only_the_executors_a_batch_uses_are_started(tmp_path, cli):
     )
     result = cli("run", "tasks.toml", env=env)
     assert result.returncode == 1
-    assert "executor 'remote' could not start" in result.stdout
+    assert "executor 'remote' could not start" in result.stderr
     assert "ConnectionError: broker at 127.0.0.1:1 refused the connection; no task ran" in (
-        result.stdout
+        result.stderr
     )
     assert not (tmp_path / "ran").exists()

@@ -165,12 +165,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args, human)
         return _plugins(args, human)
     except (ExecHostError, pluggy.PluginValidationError) as exc:
-        error = Console(stderr=True, soft_wrap=True)
-        error.print(f"[bold red]exechost: error:[/] {escape(str(exc))}", highlight=False)
+        _error(str(exc))
         return USAGE_ERROR
     except BrokenPipeError:  # e.g. `exechost plugins --json | head`: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _error(message: str) -> None:
+    Console(stderr=True, soft_wrap=True).print(
+        f"[bold red]exechost: error:[/] {escape(message)}", highlight=False
+    )
 
 
 def _count(text: str) -> int:
@@ -205,7 +210,7 @@ def _run(args: argparse.Namespace, command: list[str], console: Console) -> int:
     try:
         return run_batch(tasks, executors, console, json_output=args.json)
     except exechost.BackendError as exc:
-        console.print(f"[bold red]exechost: error:[/] {escape(str(exc))}; no task ran")
+        _error(f"{exc}; no task ran")
         return 1
 
 
