@@ -175,7 +175,7 @@ def test_exechost_config_shows_each_value_and_its_source(tmp_path, cli):
     values = json.loads(shown.stdout)["values"]
     assert values["parallelism"] == {
         "value": 4,
-        "source": str(tmp_path / "exechost.toml"),
+        "source": f"{tmp_path / 'exechost.toml'}:2",  # the file and the line
         "env": "EXECHOST_PARALLELISM",
     }
     assert values["executors.gpu.parallelism"]["value"] == 2

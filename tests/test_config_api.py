@@ -71,7 +71,7 @@ def test_pyproject_table_names_its_tables_in_messages(tmp_path):
     )
     with pytest.raises(ConfigError) as error:
         exechost.load_executor("gpu", config=tmp_path / "pyproject.toml")
-    assert f"{tmp_path / 'pyproject.toml'}, [tool.exechost.executors.gpu]: unknown key" in str(
+    assert f"{tmp_path / 'pyproject.toml'}:3, [tool.exechost.executors.gpu]: unknown key" in str(
         error.value
     )
 

@@ -71,9 +71,11 @@ def load_config(
     layers: list[Layer] = []
     file = None
     if found is not None:
-        file, table = found
-        prefix = "tool.exechost." if file.name == "pyproject.toml" else ""
-        file_layer, file_problems = layer_from_table(table, Source("file", str(file), prefix))
+        file = found.path
+        prefix = "".join(f"{part}." for part in found.table_path)
+        file_layer, file_problems = layer_from_table(
+            found.table, Source("file", str(file), prefix), found.line_of
+        )
         layers.append(file_layer)
         problems += file_problems
     env_layer, env_problems, ignored = layer_from_environ(environ)
