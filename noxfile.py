@@ -32,7 +32,8 @@ def core(session: nox.Session) -> None:
 @nox.session(python=MAIN_PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff and mypy (strict) over the host, the hookspecs and the plugins."""
-    session.install("ruff==0.17.5", "mypy==2.4.1", ".", *PLUGINS)
+    # tomli: mypy checks for Python 3.10 ([tool.mypy]), where exechost reads TOML with it
+    session.install("ruff==0.17.5", "mypy==2.4.1", "tomli", ".", *PLUGINS)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "-p", "exechost")
