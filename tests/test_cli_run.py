@@ -222,8 +222,6 @@ def test_the_installed_console_script_runs_the_readme_example(tmp_path):
         text=True,
         timeout=120,
     )
-    # one example task times out on purpose
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "6 tasks: 5 succeeded, 1 failed" in result.stdout
-    assert "demo/timeout on local: timeout" in result.stdout
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "6 tasks: 6 succeeded, 0 failed" in result.stdout
     assert (tmp_path / "exechost-logs/heavy/demo__heavy.log").read_text() == "crunching\n"
