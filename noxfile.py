@@ -54,4 +54,6 @@ def docs(session: nox.Session) -> None:
         ".[testing]",
         "./plugins/exechost-tutorial",
     )
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-E", "-a", "-b", "html", "docs", "docs/_build/html"
+    )
