@@ -86,13 +86,11 @@ def build_settings(settings_class: type[Any], values: Mapping[str, Any], *, owne
     fields = {f.name: f for f in dataclasses.fields(settings_class) if f.init}
     hints = typing.get_type_hints(settings_class)
     valid = sorted(fields)
-    valid_list = ", ".join(valid) or "(none)"
-    problems = []
-    for name in values:
-        if name not in fields:
-            problems.append(
-                f"unknown setting {name!r}{did_you_mean(name, valid)}; valid settings: {valid_list}"
-            )
+    problems = [
+        f"unknown setting {name!r}{did_you_mean(name, valid)}"
+        for name in values
+        if name not in fields
+    ]
     converted: dict[str, Any] = {}
     for name, field in fields.items():
         if name not in values:
@@ -100,7 +98,7 @@ def build_settings(settings_class: type[Any], values: Mapping[str, Any], *, owne
                 field.default is dataclasses.MISSING
                 and field.default_factory is dataclasses.MISSING
             ):
-                problems.append(f"setting {name!r} is required ({describe_type(hints[name])})")
+                problems.append(f"setting {name!r} is required")
             continue
         value = convert(values[name], hints[name])
         if value is _MISSING:
@@ -111,7 +109,11 @@ def build_settings(settings_class: type[Any], values: Mapping[str, Any], *, owne
         else:
             converted[name] = value
     if problems:
-        raise SettingsError(f"invalid settings for {owner}: " + "; ".join(problems))
+        valid_list = ", ".join(f"{name} ({describe_type(hints[name])})" for name in valid)
+        raise SettingsError(
+            f"invalid settings for {owner}: {'; '.join(problems)}. "
+            f"Valid settings: {valid_list or '(none)'}"
+        )
     try:
         return settings_class(**converted)
     except (TypeError, ValueError) as exc:  # a __post_init__ check of the backend's own
