@@ -8,6 +8,7 @@ reports each end to the executor. Where pidfds are missing (not Linux), a thread
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import os
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from exechost.errors import SettingsError
-from exechost.executor import Executor
+from exechost.executor import TERMINATED_ERROR, Executor
 from exechost.hookspecs import hookimpl
 from exechost.process import (
     HAVE_PIDFD,
@@ -36,8 +37,6 @@ from exechost.process import (
 )
 from exechost.states import TaskInfo
 from exechost.tasks import TaskKey
-
-TERMINATED_ERROR = "terminated"
 
 
 @dataclass(frozen=True)
@@ -227,9 +226,14 @@ class _Reaper:
 
     def _report(self, child: _Child, returncode: int) -> None:
         child.done = True
-        info = finished_info(returncode, child.log_path, timed_out=child.timed_out)
+        info = finished_info(
+            returncode,
+            child.log_path,
+            timed_out=child.timed_out,
+            external_id=str(child.process.pid),
+        )
         if child.terminated:
-            info = TaskInfo(returncode, TERMINATED_ERROR, info.log, None, None, info.ended_at)
+            info = dataclasses.replace(info, error=TERMINATED_ERROR)
         if info.error is None:
             self._executor.success(child.key, info)
         else:
