@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import re
 import select
@@ -87,16 +88,25 @@ def spawn(
     :raises OSError: when the command cannot be started (not found, not executable, bad cwd).
     """
     env = None if options.env is None else {**os.environ, **options.env}
-    with open(log_path, "ab") as log:
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    try:
         return subprocess.Popen(
             command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
+            stdin=_devnull(),
+            stdout=log_fd,
             stderr=subprocess.STDOUT,
             env=env,
             cwd=options.cwd,
             start_new_session=True,
         )
+    finally:
+        os.close(log_fd)
+
+
+@functools.cache
+def _devnull() -> int:
+    """One read-only ``/dev/null`` descriptor for every child's stdin, opened once."""
+    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:
