@@ -22,10 +22,21 @@ def did_you_mean(name: str, valid: Sequence[str]) -> str:
 
 
 def describe_type(tp: Any) -> str:
-    """A type as a person writes it: ``int``, ``str | None``, ``list[str]``."""
-    if isinstance(tp, type) and not typing.get_args(tp):
+    """A type as a person writes it: ``int``, ``Path | None``, ``list[str]``."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        return " | ".join(describe_type(option) for option in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(option) for option in args)
+    if tp is type(None):
+        return "None"
+    if tp is Ellipsis:
+        return "..."
+    if origin is not None:
+        return f"{describe_type(origin)}[{', '.join(describe_type(arg) for arg in args)}]"
+    if isinstance(tp, type):
         return tp.__name__
-    return str(tp).replace("typing.", "").replace("NoneType", "None")
+    return str(tp).replace("typing.", "")
 
 
 def convert(value: Any, tp: Any) -> Any:
