@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import signal
 import sys
 import textwrap
 import threading
@@ -14,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import exechost
+import pytest
 from exechost import hookimpl
 
 
@@ -207,9 +208,14 @@ MARKER_VARIABLE = "EXECHOST_TEST_MARKER"
 
 
 @pytest.fixture
-def marker() -> str:
-    """A value unique to the test, put in the environment of the processes it starts."""
-    return uuid.uuid4().hex
+def marker() -> Iterator[str]:
+    """A value unique to the test, put in the environment of the processes it starts; whatever
+    carries it when the test ends is killed, so a failing test leaves nothing behind."""
+    value = uuid.uuid4().hex
+    yield value
+    for pid in processes_with(value):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def processes_with(marker: str) -> list[int]:

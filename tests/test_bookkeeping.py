@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sys
 
-import pytest
-from conftest import HoldingBackend, InstantBackend, ThreadedBackend
-
 import exechost
+import pytest
+from conftest import HoldingBackend, ThreadedBackend
 from exechost import (
     DuplicateTaskError,
     ExecutorStateError,
@@ -98,7 +97,7 @@ def test_a_key_queued_or_running_is_refused_loudly(holding):
 )
 def test_invalid_keys_are_refused(instant, key):
     executor = exechost.load_executor(instant)
-    with pytest.raises(InvalidTaskError, match="task key .* is not valid"):
+    with pytest.raises(InvalidTaskError, match=r"task key .* is not valid"):
         executor.queue_command(key, ["true"])
     assert not executor.queued_tasks
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 
-import pytest
-
 import exechost
+import pytest
 from exechost import ExecutorNotFoundError, PluginLoadError
 from exechost.discovery import EXECUTORS_GROUP, find_entries, find_executor
 
@@ -99,7 +98,7 @@ def test_an_unknown_name_lists_the_installed_executors(installed):
 def test_a_name_claimed_by_two_distributions_is_refused_naming_both(distributions):
     distributions.add("exechost-one", GOOD_MODULE, executors={"twin": "Backend"})
     distributions.add("exechost-two", GOOD_MODULE, executors={"twin": "Backend"})
-    with pytest.raises(ExecutorNotFoundError, match="exechost-one 1.0.*exechost-two 1.0"):
+    with pytest.raises(ExecutorNotFoundError, match=r"exechost-one 1\.0.*exechost-two 1\.0"):
         find_executor("twin")
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import ThreadedBackend
-
 import exechost
+from conftest import ThreadedBackend
 from exechost import Event, EventBatch, TaskInfo, TaskState
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import exechost
 import pluggy
 import pytest
 from conftest import HoldingBackend, InstantBackend, Recorder
-
-import exechost
 from exechost import BackendError, hookimpl
 from exechost.hookspecs import LIFECYCLE_HOOKS
 from exechost.hookspecs import hookimpl as hookspecs_hookimpl
@@ -72,7 +71,7 @@ def test_an_observer_may_not_implement_a_lifecycle_hook_plainly(instant):
             """Would run every task a second time."""
 
     executor = exechost.load_executor(instant)
-    with pytest.raises(pluggy.PluginValidationError, match="observer plugin 'sneaky'.*wrapper"):
+    with pytest.raises(pluggy.PluginValidationError, match=r"observer plugin 'sneaky'.*wrapper"):
         executor.hooks.register_observer(Sneaky(), name="sneaky")
     assert executor.hooks.manager.get_plugin("sneaky") is None
 
@@ -250,7 +249,10 @@ def test_execute_async_that_raises_fails_only_that_task(caplog):
         "bad": "failed",
         "other": "success",
     }
-    assert events["bad"].info.error == "executor_execute_async raised RuntimeError: executor_execute_async broke"
+    assert (
+        events["bad"].info.error
+        == "executor_execute_async raised RuntimeError: executor_execute_async broke"
+    )
     assert "executor_execute_async of 'FailsOn' (module" in caplog.text
 
 
@@ -274,9 +276,11 @@ def test_sync_that_raises_fails_the_running_tasks_not_the_queued(caplog):
 
 def test_start_that_raises_reaches_the_caller_naming_the_backend():
     executor = exechost.load_executor(FailsOn("executor_start"))
-    with pytest.raises(BackendError, match=r"could not start: backend 'FailsOn' \(module"):
-        with executor:
-            pytest.fail("the block must not run")
+    with (
+        pytest.raises(BackendError, match=r"could not start: backend 'FailsOn' \(module"),
+        executor,
+    ):
+        pytest.fail("the block must not run")
     assert executor.phase.value == "ended"
 
 

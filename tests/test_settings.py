@@ -6,9 +6,8 @@ import pathlib
 from dataclasses import dataclass, field
 from typing import Literal
 
-import pytest
-
 import exechost
+import pytest
 from exechost import SettingsError
 
 
@@ -94,7 +93,7 @@ def test_a_missing_required_value_is_named():
 
 
 def test_every_problem_is_reported_at_once():
-    with pytest.raises(SettingsError, match="unknown setting 'x'.*'url' is required.*'workers'"):
+    with pytest.raises(SettingsError, match=r"unknown setting 'x'.*'url' is required.*'workers'"):
         backend_settings(x=1, workers="many")
 
 
