@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from exechost.settings import build_settings
+from exechost.shutdown import signals_deferred
 from exechost.states import TaskInfo
 from exechost.tasks import TaskKey
 
@@ -164,18 +165,20 @@ def run(command: Sequence[str], log_path: Path, options: ProcessOptions = _NO_OP
     Never raises for the command's own failure: a command that cannot start gives a
     :class:`TaskInfo` with the OS error and no return code.
     """
+    process: subprocess.Popen[bytes] | None = None
     try:
-        process = spawn(command, log_path, options)
-    except OSError as exc:
-        return TaskInfo(error=str(exc), log=str(log_path), ended_at=time.time())
-    try:
+        with signals_deferred():  # the exit a signal causes waits until ``process`` is known
+            process = spawn(command, log_path, options)
         exited = wait_for_exit(process, options.timeout)
         if not exited:
             kill_group(process)
         return finished_info(
             reap(process), log_path, timed_out=not exited, external_id=str(process.pid)
         )
-    except BaseException:
-        kill_group(process)
-        process.wait()
+    except BaseException as exc:
+        if process is None and isinstance(exc, OSError):  # the command could not start
+            return TaskInfo(error=str(exc), log=str(log_path), ended_at=time.time())
+        if process is not None:
+            kill_group(process)
+            process.wait()
         raise

@@ -43,6 +43,14 @@ HOST = textwrap.dedent(
         executor.start()
         queue_and_start()
         time.sleep(100)
+    elif how == "burst":  # the signal arrives while a heartbeat starts hundreds of tasks
+        executor = exechost.load_executor("local", parallelism=0, log_dir=log_dir)
+        executor.start()
+        for number in range(400):
+            executor.queue_command(str(number), ["sleep", "100"], executor_config=config)
+        print("started", flush=True)
+        executor.heartbeat()
+        time.sleep(100)
     elif how == "exit":  # the application returns without ending its executor
         executor.start()
         queue_and_start()
@@ -51,7 +59,7 @@ HOST = textwrap.dedent(
 )
 
 
-def run_host(tmp_path, marker: str, how: str) -> subprocess.Popen[str]:
+def run_host(tmp_path, marker: str, how: str, processes: int = 7) -> subprocess.Popen[str]:
     script = tmp_path / "host.py"
     script.write_text(HOST)
     host = subprocess.Popen(
@@ -62,7 +70,8 @@ def run_host(tmp_path, marker: str, how: str) -> subprocess.Popen[str]:
         start_new_session=True,
         env={**os.environ, MARKER_VARIABLE: marker},
     )
-    wait_until(lambda: len(processes_with(marker)) == 7)  # the host, and 2 x (sh + 2 sleeps)
+    # by default: the host, and 2 x (sh + 2 sleeps)
+    wait_until(lambda: len(processes_with(marker)) >= processes, timeout=30)
     return host
 
 
@@ -85,6 +94,15 @@ def test_sigterm_to_a_host_outside_a_with_block_leaves_no_child(tmp_path, marker
     host.communicate(timeout=20)
     assert host.returncode == 128 + signal.SIGTERM
     no_process_with(marker, timeout=2)
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_sigterm_while_a_heartbeat_starts_many_tasks_leaves_no_child(tmp_path, marker, attempt):
+    host = run_host(tmp_path, marker, "burst", processes=2 + 40 * attempt)
+    host.terminate()
+    host.communicate(timeout=30)
+    assert host.returncode == 128 + signal.SIGTERM
+    no_process_with(marker, timeout=5)
 
 
 def test_a_host_that_exits_without_ending_its_executor_leaves_no_child(tmp_path, marker):

@@ -35,6 +35,7 @@ from exechost.process import (
     spawn,
     wait_for_exit,
 )
+from exechost.shutdown import signals_deferred
 from exechost.states import TaskInfo
 from exechost.tasks import TaskKey
 
@@ -98,13 +99,14 @@ class LocalBackend:
             executor.fail(key, TaskInfo(error=str(exc)))
             return None
         log_path = log_path_for(self.log_dir, key)
-        try:
-            process = spawn(command, log_path, options)
-        except OSError as exc:
-            executor.fail(key, TaskInfo(error=str(exc), log=str(log_path)))
-            return None
         deadline = None if options.timeout is None else time.monotonic() + options.timeout
-        self._reaper.watch(_Child(key, process, log_path, deadline))
+        with signals_deferred():  # a signal now must not lose the child between the two calls
+            try:
+                process = spawn(command, log_path, options)
+            except OSError as exc:
+                executor.fail(key, TaskInfo(error=str(exc), log=str(log_path)))
+                return None
+            self._reaper.watch(_Child(key, process, log_path, deadline))
         return str(process.pid)
 
     @hookimpl
