@@ -52,9 +52,7 @@ def test_a_key_run_again_gets_a_new_log_file(tmp_path):
             executor.heartbeat()
             executor.wait(0.1)
         executor.queue_command("again", ["echo", "second"])
-    history = executor.get_event_buffer().history("again")
-    assert [event.state for event in history] == ["running", "success", "running", "success"]
-    logs = [Path(event.info.log or "") for event in history if event.state == "success"]
+    logs = [Path(event.info.log or "") for event in executor.get_event_buffer().history("again")]
     assert [log.name for log in logs] == ["again.log", "again.1.log"]
     assert [log.read_text() for log in logs] == ["first\n", "second\n"]
 
@@ -140,10 +138,8 @@ def test_a_command_that_does_not_exist_fails_with_the_os_error(tmp_path):
         executor.queue_command("missing", ["exechost-no-such-command", "--flag"])
         executor.queue_command("not-executable", [str(tmp_path)])
         executor.queue_command("bad-cwd", ["true"], executor_config={"cwd": str(tmp_path / "no")})
-        executor.queue_command("nul", ["echo", "a\0b"])
         executor.queue_command("fine", ["true"])
     events = executor.get_event_buffer()
-    assert events["nul"].info.error == "embedded null byte"
     missing = events["missing"].info
     assert events["missing"].state == "failed"
     assert "No such file or directory: 'exechost-no-such-command'" in (missing.error or "")

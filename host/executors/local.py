@@ -1,10 +1,8 @@
 """The ``local`` executor: each task a child process of the host, up to ``parallelism`` at once.
 
-There is no worker process in between: a few launcher threads of the host start the commands it
-hands over (starting a process blocks its thread for a while, so a second launcher starts the
-next one meanwhile), and one reaper thread learns of exits through pidfds in an epoll set (so
-without polling), enforces timeouts and reports each end to the executor. Where pidfds are
-missing (not Linux), a thread per task waits.
+There is no worker pool in between: the host's thread starts each command, and one reaper thread
+learns of exits through pidfds in an epoll set (so without polling), enforces timeouts and
+reports each end to the executor. Where pidfds are missing (not Linux), a thread per task waits.
 """
 
 from __future__ import annotations
@@ -14,13 +12,12 @@ import dataclasses
 import heapq
 import itertools
 import os
-import queue
 import select
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +27,6 @@ from exechost.executor import TERMINATED_ERROR, Executor
 from exechost.hookspecs import hookimpl
 from exechost.process import (
     HAVE_PIDFD,
-    ProcessOptions,
     finished_info,
     kill_group,
     log_path_for,
@@ -39,7 +35,8 @@ from exechost.process import (
     spawn,
     wait_for_exit,
 )
-from exechost.states import TaskInfo, TaskState
+from exechost.shutdown import signals_deferred
+from exechost.states import TaskInfo
 from exechost.tasks import TaskKey
 
 
@@ -81,15 +78,11 @@ class LocalBackend:
         self.settings = settings
         self.log_dir: Path | None = None
         self._reaper: _Reaper | None = None
-        self._launcher: _Launcher | None = None
 
     @hookimpl
     def executor_start(self, executor: Executor) -> None:
         self.log_dir = make_log_dir(self.settings)
         self._reaper = _Reaper(executor)
-        cpus = os.cpu_count() or 1
-        threads = min(executor.parallelism or cpus, cpus)
-        self._launcher = _Launcher(executor, self._reaper, self.log_dir, threads)
 
     @hookimpl
     def executor_execute_async(
@@ -98,82 +91,34 @@ class LocalBackend:
         key: TaskKey,
         command: list[str],
         executor_config: Mapping[str, Any],
-    ) -> None:
-        """Hand the task to a launcher, which reports it running with its PID once started."""
-        assert self._launcher is not None
+    ) -> str | None:
+        assert self._reaper is not None and self.log_dir is not None
         try:
             options = parse_options(key, executor_config)
         except SettingsError as exc:
             executor.fail(key, TaskInfo(error=str(exc)))
-            return
-        self._launcher.submit(key, command, options)
+            return None
+        log_path = log_path_for(self.log_dir, key)
+        deadline = None if options.timeout is None else time.monotonic() + options.timeout
+        with signals_deferred():  # a signal now must not lose the child between the two calls
+            try:
+                process = spawn(command, log_path, options)
+            except OSError as exc:
+                executor.fail(key, TaskInfo(error=str(exc), log=str(log_path)))
+                return None
+            self._reaper.watch(_Child(key, process, log_path, deadline))
+        return str(process.pid)
 
     @hookimpl
     def executor_end(self) -> None:
-        assert self._launcher is not None and self._reaper is not None
-        self._launcher.stop()
+        assert self._reaper is not None
         self._reaper.stop()
 
     @hookimpl
     def executor_terminate(self) -> None:
-        if self._launcher is not None and self._reaper is not None:
-            self._reaper.kill_all()  # and whatever a launcher starts from now on
-            self._launcher.stop(cancel=True)
+        if self._reaper is not None:
+            self._reaper.kill_all()
             self._reaper.stop()
-
-
-class _Launcher:
-    """Threads that start the tasks handed to them, and hand each child to the reaper."""
-
-    def __init__(self, executor: Executor, reaper: _Reaper, log_dir: Path, threads: int) -> None:
-        self._executor = executor
-        self._reaper = reaper
-        self._log_dir = log_dir
-        self._jobs: queue.SimpleQueue[tuple[TaskKey, Sequence[str], ProcessOptions] | None]
-        self._jobs = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(
-                target=self._run, name=f"exechost-local-launcher-{number}", daemon=True
-            )
-            for number in range(threads)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def submit(self, key: TaskKey, command: Sequence[str], options: ProcessOptions) -> None:
-        """Start ``command`` as soon as a launcher is free."""
-        self._jobs.put((key, command, options))
-
-    def stop(self, cancel: bool = False) -> None:
-        """Stop the launchers once they have started what they were given (``cancel``: once
-        they have started what they are starting now)."""
-        if cancel:
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    self._jobs.get_nowait()
-        for _ in self._threads:
-            self._jobs.put(None)
-        for thread in self._threads:
-            thread.join()
-
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            self._start(*job)
-
-    def _start(self, key: TaskKey, command: Sequence[str], options: ProcessOptions) -> None:
-        executor = self._executor
-        log_path: Path | None = None
-        try:
-            log_path = log_path_for(self._log_dir, key)
-            process = spawn(command, log_path, options)
-        except Exception as exc:  # no such command, a bad cwd, a full disk, a NUL in an argument
-            log = None if log_path is None else str(log_path)
-            executor.fail(key, TaskInfo(error=str(exc), log=log))
-            return
-        pid = str(process.pid)
-        executor.change_state(key, TaskState.RUNNING, TaskInfo(log=str(log_path), external_id=pid))
-        deadline = None if options.timeout is None else time.monotonic() + options.timeout
-        self._reaper.watch(_Child(key, process, log_path, deadline))
 
 
 class _Reaper:
@@ -186,7 +131,6 @@ class _Reaper:
         self._deadlines: list[tuple[float, int, _Child]] = []
         self._order = itertools.count()
         self._stopping = False
-        self._killing = False
         self._threads: list[threading.Thread] = []
         if HAVE_PIDFD:
             self._epoll = select.epoll()
@@ -198,32 +142,26 @@ class _Reaper:
             self._thread.start()
 
     def watch(self, child: _Child) -> None:
-        """Start watching ``child``, which has just been spawned; kill it after :meth:`kill_all`."""
+        """Start watching ``child``, which has just been spawned."""
         if not HAVE_PIDFD:  # pragma: no cover - exercised on platforms without pidfds
             with self._lock:
                 self._children[child.process.pid] = child
-                child.terminated = self._killing
             thread = threading.Thread(target=self._wait_one, args=(child,), daemon=True)
             self._threads.append(thread)
             thread.start()
-        else:
-            pidfd = os.pidfd_open(child.process.pid)
-            with self._lock:
-                self._children[pidfd] = child
-                child.terminated = self._killing
-                if child.deadline is not None:
-                    heapq.heappush(self._deadlines, (child.deadline, next(self._order), child))
-            self._epoll.register(pidfd, select.EPOLLIN)
+            return
+        pidfd = os.pidfd_open(child.process.pid)
+        with self._lock:
+            self._children[pidfd] = child
             if child.deadline is not None:
-                self._wake()
-        if child.terminated:
-            kill_group(child.process)
+                heapq.heappush(self._deadlines, (child.deadline, next(self._order), child))
+        self._epoll.register(pidfd, select.EPOLLIN)
+        if child.deadline is not None:
+            self._wake()
 
     def kill_all(self) -> None:
-        """Kill every watched child's process group, and every child watched from now on; each
-        is reported failed ("terminated")."""
+        """Kill every watched child's process group; each is reported failed ("terminated")."""
         with self._lock:
-            self._killing = True
             children = list(self._children.values())
         for child in children:
             child.terminated = True
