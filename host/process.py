@@ -176,7 +176,7 @@ def run(command: Sequence[str], log_path: Path, options: ProcessOptions = _NO_OP
             reap(process), log_path, timed_out=not exited, external_id=str(process.pid)
         )
     except BaseException as exc:
-        if process is None and isinstance(exc, OSError):  # the command could not start
+        if process is None and isinstance(exc, OSError | ValueError):  # it could not start
             return TaskInfo(error=str(exc), log=str(log_path), ended_at=time.time())
         if process is not None:
             kill_group(process)

@@ -28,6 +28,12 @@ _SIGNALS = {
 }
 """The signals handled while an executor is started, with the handler each must have had."""
 
+HANDLED_SIGNALS = frozenset(_SIGNALS)
+"""Signals that threads of exechost block, so that they reach the main thread, which handles them.
+
+A thread that starts children must not block them: its children would inherit the blocked mask.
+"""
+
 _live: weakref.WeakSet[Executor] = weakref.WeakSet()
 _replaced: dict[int, Any] = {}
 _lock = threading.Lock()

@@ -138,8 +138,10 @@ def test_a_command_that_does_not_exist_fails_with_the_os_error(tmp_path):
         executor.queue_command("missing", ["exechost-no-such-command", "--flag"])
         executor.queue_command("not-executable", [str(tmp_path)])
         executor.queue_command("bad-cwd", ["true"], executor_config={"cwd": str(tmp_path / "no")})
+        executor.queue_command("nul", ["echo", "a\0b"])
         executor.queue_command("fine", ["true"])
     events = executor.get_event_buffer()
+    assert events["nul"].info.error == "embedded null byte"
     missing = events["missing"].info
     assert events["missing"].state == "failed"
     assert "No such file or directory: 'exechost-no-such-command'" in (missing.error or "")
@@ -194,8 +196,10 @@ def test_sequential_honours_timeouts_and_reports_os_errors(tmp_path, marker):
     with exechost.load_executor("sequential", log_dir=str(tmp_path)) as executor:
         executor.queue_command("slow", TREE, executor_config=marked(marker, timeout=0.3))
         executor.queue_command("missing", ["exechost-no-such-command"])
+        executor.queue_command("nul", ["echo", "a\0b"])
         executor.queue_command("bad", ["true"], executor_config={"tiemout": 1})
     events = executor.get_event_buffer()
+    assert events["nul"].info.error == "embedded null byte"
     assert events["slow"].info.error == "timeout"
     assert "No such file or directory" in (events["missing"].info.error or "")
     assert "unknown setting 'tiemout'" in (events["bad"].info.error or "")

@@ -13,6 +13,7 @@ import heapq
 import itertools
 import os
 import select
+import signal
 import subprocess
 import tempfile
 import threading
@@ -35,7 +36,7 @@ from exechost.process import (
     spawn,
     wait_for_exit,
 )
-from exechost.shutdown import signals_deferred
+from exechost.shutdown import HANDLED_SIGNALS, signals_deferred
 from exechost.states import TaskInfo
 from exechost.tasks import TaskKey
 
@@ -103,7 +104,7 @@ class LocalBackend:
         with signals_deferred():  # a signal now must not lose the child between the two calls
             try:
                 process = spawn(command, log_path, options)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # no such command, a bad cwd, a NUL in an argv
                 executor.fail(key, TaskInfo(error=str(exc), log=str(log_path)))
                 return None
             self._reaper.watch(_Child(key, process, log_path, deadline))
@@ -185,6 +186,8 @@ class _Reaper:
             os.write(self._wake_write, b"x")
 
     def _run(self) -> None:
+        # the host's signals go to its main thread, which turns them into a clean exit
+        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
         children = self._children
         while True:
             with self._lock:
