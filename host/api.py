@@ -36,7 +36,8 @@ def load_executor(
     :param settings: the backend's settings, validated against its ``Settings`` dataclass.
     :raises ExecutorNotFoundError: for an unknown name, listing the installed executors.
     :raises PluginLoadError: when the executor's distribution fails to import.
-    :raises SettingsError: for an unknown setting, a wrong type or a missing value.
+    :raises SettingsError: for an unknown setting, a wrong type or a missing value, or a
+        parallelism that is not an int >= 0.
 
     Example::
 
