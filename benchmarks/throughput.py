@@ -69,14 +69,14 @@ PEERS: dict[str, Peer] = {
 }
 
 
-def measure(tasks: int, parallelism: int, rounds: int) -> dict[str, float]:
-    """The best tasks per second of each peer over ``rounds`` interleaved rounds."""
-    best = dict.fromkeys(PEERS, 0.0)
+def measure(tasks: int, parallelism: int, rounds: int) -> dict[str, list[float]]:
+    """Each peer's tasks per second in each of ``rounds`` rounds, the peers interleaved."""
+    rates: dict[str, list[float]] = {name: [] for name in PEERS}
     for _ in range(rounds):
         for name, peer in PEERS.items():
             with tempfile.TemporaryDirectory(prefix="exechost-bench-") as log_dir:
                 began = time.perf_counter()
                 peer(tasks, parallelism, Path(log_dir))
                 elapsed = time.perf_counter() - began
-            best[name] = max(best[name], tasks / elapsed)
-    return best
+            rates[name].append(tasks / elapsed)
+    return rates
