@@ -61,7 +61,8 @@ def load_executor(
     :raises ExecutorNotFoundError: for an unknown name, listing the installed executors.
     :raises PluginLoadError: when the executor's (or an observer plugin's) distribution fails to
         import.
-    :raises SettingsError: for an unknown setting, a wrong type or a missing value.
+    :raises SettingsError: for an unknown setting, a wrong type or a missing value, or a
+        parallelism that is not an int >= 0.
     :raises ConfigError: for an invalid configuration, saying where the bad value is.
 
     Example::
