@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import Any
 
 from exechost import shutdown
@@ -22,6 +22,7 @@ from exechost.errors import (
 )
 from exechost.events import EventBatch, EventBuffer
 from exechost.hooks import ExecutorHooks
+from exechost.lifecycle import LifecycleContext
 from exechost.states import Event, TaskInfo, TaskState
 from exechost.taskqueue import TaskQueue
 from exechost.tasks import (
@@ -52,7 +53,7 @@ class Phase(enum.Enum):
     ENDED = "ended"
 
 
-class Executor:
+class Executor(LifecycleContext):
     """Runs tasks on one backend, with Airflow's BaseExecutor bookkeeping.
 
     Tasks are queued with :meth:`queue_command`; each :meth:`heartbeat` starts up to
@@ -275,21 +276,6 @@ class Executor:
         self._fail_running(TERMINATED_ERROR)
         self._fail_queued()
         self._close()
-
-    def __enter__(self) -> Executor:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.end()
-        else:
-            self.terminate()
 
     # -- reports from the backend (thread-safe) ---------------------------------------------
 
