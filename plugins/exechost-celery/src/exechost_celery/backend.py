@@ -1,0 +1,324 @@
+"""The ``celery`` executor: each task a Celery task, run by ``exechost-celery worker`` processes.
+
+Tasks are published when the host hands them over (in bulk, at the end of each heartbeat, over one
+producer), under a task id chosen here and returned as the external id. Their states are read from
+the result backend for all running tasks at once, in one ``MGET``, at most every ``sync_interval``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from celery import Celery, states
+from celery.backends.base import BaseKeyValueStoreBackend
+from celery.utils import uuid
+from exechost import ExecHostError, Executor, SettingsError, TaskInfo, hookimpl
+from exechost.executors.local import LocalSettings, make_log_dir
+from exechost.process import log_path_for, parse_options
+from exechost.tasks import TaskKey
+from kombu.exceptions import OperationalError
+from kombu.utils.url import maybe_sanitize_url
+
+from exechost_celery.app import make_app
+from exechost_celery.outage import Outage
+from exechost_celery.settings import CelerySettings
+from exechost_celery.task import TASK_NAME
+
+logger = logging.getLogger(__name__)
+
+REVOKED_ERROR = "revoked"
+
+
+class CeleryUnreachableError(ExecHostError):
+    """The broker or the result backend could not be reached when the executor started."""
+
+
+@dataclass(eq=False, slots=True)
+class _Task:
+    key: TaskKey
+    task_id: str
+    args: tuple[Any, ...]
+    queue: str
+    beat: int | None = None
+    """The last heartbeat counter seen in the task's ``STARTED`` state."""
+    beat_seen: float = 0.0
+    """When (monotonic) that counter was first seen."""
+
+
+class CeleryBackend:
+    """Runs each task on a Celery worker started with ``exechost-celery worker``."""
+
+    Settings = CelerySettings
+    default_parallelism = 512
+    """Tasks in flight at once; the workers' concurrency decides how many really run."""
+
+    def __init__(self, settings: CelerySettings) -> None:
+        self.settings = settings
+        self.app: Celery | None = None
+        self.log_dir: Path | None = None
+        self._outgoing: deque[_Task] = deque()
+        self._published: dict[str, _Task] = {}
+        self._routes: dict[str, dict[str, Any]] = {}
+        self._next_fetch = 0.0
+        broker, results = _safe_url(settings.broker_url), _safe_url(settings.result_backend)
+        self._broker_outage = Outage("broker", broker, settings.operation_timeout)
+        self._results_outage = Outage("result backend", results, settings.operation_timeout)
+        self._transient_errors: tuple[type[BaseException], ...] = (OSError, OperationalError)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @hookimpl
+    def executor_start(self) -> None:
+        settings = self.settings
+        app = make_app(
+            settings.broker_url,
+            settings.result_backend,
+            settings.queue,
+            settings.operation_timeout,
+        )
+        if not isinstance(app.backend, BaseKeyValueStoreBackend):
+            raise SettingsError(
+                f"executor 'celery': setting result_backend {self._results_outage.url!r} is a "
+                f"{type(app.backend).__name__}; the celery executor needs a key-value result "
+                "backend that reads many results in one request, such as redis://"
+            )
+        self._check_broker(app)
+        self._check_result_backend(app)
+        self._transient_errors = (
+            OSError,
+            OperationalError,
+            *app.connection_for_write().connection_errors,
+            *getattr(app.backend, "connection_errors", ()),
+        )
+        self.log_dir = make_log_dir(LocalSettings(settings.log_dir))
+        self.app = app
+
+    @hookimpl
+    def executor_execute_async(
+        self,
+        executor: Executor,
+        key: TaskKey,
+        command: Sequence[str],
+        queue: str | None,
+        executor_config: Mapping[str, Any],
+    ) -> str | None:
+        settings = self.settings
+        try:
+            config = parse_options(key, executor_config)
+        except SettingsError as exc:
+            executor.fail(key, TaskInfo(error=str(exc)))
+            return None
+        queue = queue or settings.queue
+        if settings.queues is not None and queue not in settings.queues:
+            executor.fail(
+                key,
+                TaskInfo(
+                    error=f"queue {queue!r} is not one of the executor's queues "
+                    f"{list(settings.queues)} (setting queues)"
+                ),
+            )
+            return None
+        options = {name: value for name, value in vars(config).items() if value is not None}
+        args = (
+            list(command),
+            list(key) if isinstance(key, tuple) else key,
+            options,
+            settings.task_heartbeat_interval,
+            settings.max_output_bytes,
+        )
+        task = _Task(key, uuid(), args, queue)
+        self._outgoing.append(task)
+        return task.task_id
+
+    @hookimpl
+    def executor_sync(self, executor: Executor) -> None:
+        if self._outgoing:
+            self._publish(executor)
+        now = time.monotonic()
+        if self._published and now >= self._next_fetch:
+            self._next_fetch = now + self.settings.sync_interval
+            self._fetch(executor)
+
+    @hookimpl
+    def executor_end(self) -> None:
+        self._close()
+
+    @hookimpl
+    def executor_terminate(self) -> None:
+        self._outgoing.clear()
+        try:
+            if self._published and self.app is not None:
+                self.app.control.revoke(list(self._published), terminate=True, signal="SIGTERM")
+        finally:
+            self._published.clear()
+            self._close()
+
+    # -- start-up checks ---------------------------------------------------------------------
+
+    def _check_broker(self, app: Celery) -> None:
+        timeout = self.settings.operation_timeout
+        connection = app.connection_for_write()
+        try:
+            connection.ensure_connection(max_retries=None, timeout=timeout, interval_max=1)
+        except Exception as exc:
+            raise CeleryUnreachableError(
+                f"cannot reach the Celery broker at {self._broker_outage.url} (setting "
+                f"broker_url) within {timeout:g}s (setting operation_timeout): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            connection.release()
+
+    def _check_result_backend(self, app: Celery) -> None:
+        timeout = self.settings.operation_timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                app.backend.client.ping()
+                return
+            except Exception as exc:
+                if time.monotonic() >= deadline:
+                    raise CeleryUnreachableError(
+                        f"cannot reach the Celery result backend at {self._results_outage.url} "
+                        f"(setting result_backend) within {timeout:g}s (setting "
+                        f"operation_timeout): {type(exc).__name__}: {exc}"
+                    ) from exc
+                time.sleep(min(0.5, max(deadline - time.monotonic(), 0)))
+
+    # -- publishing and fetching -------------------------------------------------------------
+
+    def _publish(self, executor: Executor) -> None:
+        """Publish the tasks handed over since the last sync, over one producer."""
+        assert self.app is not None
+        amqp = self.app.amqp
+        outgoing = self._outgoing
+        try:
+            with self.app.producer_or_acquire() as producer:
+                while outgoing:
+                    task = outgoing[0]
+                    message = amqp.create_task_message(task.task_id, TASK_NAME, task.args)
+                    amqp.send_task_message(
+                        producer, TASK_NAME, message, retry=False, **self._route(task.queue)
+                    )
+                    outgoing.popleft()
+                    self._published[task.task_id] = task
+        except self._transient_errors as exc:
+            if self._broker_outage.failed(exc):
+                reason = self._broker_outage.reason
+                self._broker_outage.recovered()
+                while outgoing:
+                    executor.fail(outgoing.popleft().key, TaskInfo(error=reason))
+            else:
+                logger.warning("exechost-celery: publishing failed, will retry: %s", exc)
+            return
+        self._broker_outage.recovered()
+
+    def _route(self, queue: str) -> dict[str, Any]:
+        route = self._routes.get(queue)
+        if route is None:
+            assert self.app is not None
+            route = self.app.amqp.router.route({"queue": queue}, TASK_NAME, None, None)
+            self._routes[queue] = route
+        return route
+
+    def _fetch(self, executor: Executor) -> None:
+        """Read the states of every published task in one request and report the finished."""
+        assert self.app is not None
+        backend = self.app.backend
+        tasks = list(self._published.values())
+        try:
+            values = backend.mget([backend.get_key_for_task(task.task_id) for task in tasks])
+        except self._transient_errors as exc:
+            if self._results_outage.failed(exc):
+                reason = self._results_outage.reason
+                self._results_outage.recovered()
+                for task in tasks:
+                    del self._published[task.task_id]
+                    executor.fail(task.key, TaskInfo(error=reason))
+            else:
+                logger.warning("exechost-celery: fetching states failed, will retry: %s", exc)
+            return
+        self._results_outage.recovered()
+        now = time.monotonic()
+        lost: list[str] = []
+        for task, value in zip(tasks, values, strict=True):
+            if value is None:
+                continue
+            meta = backend.decode(value)
+            status, result = meta["status"], meta["result"]
+            if status == states.SUCCESS:
+                del self._published[task.task_id]
+                self._report_result(executor, task, result)
+            elif status in (states.FAILURE, states.REVOKED):
+                del self._published[task.task_id]
+                executor.fail(task.key, TaskInfo(error=_describe_failure(status, result)))
+            elif status == states.STARTED and isinstance(result, dict):
+                if result.get("beat") != task.beat:
+                    task.beat, task.beat_seen = result.get("beat"), now
+                elif now - task.beat_seen >= self.settings.worker_lost_timeout:
+                    del self._published[task.task_id]
+                    lost.append(task.task_id)
+                    executor.fail(task.key, TaskInfo(error=self._lost_error(result)))
+        if lost:
+            self._revoke_lost(lost)
+
+    def _report_result(self, executor: Executor, task: _Task, result: Mapping[str, Any]) -> None:
+        assert self.log_dir is not None
+        log_path = log_path_for(self.log_dir, task.key)
+        output: str = result.get("output") or ""
+        with open(log_path, "w", encoding="utf-8") as log:
+            if result.get("output_truncated"):
+                log.write(
+                    f"[exechost-celery: only the last {self.settings.max_output_bytes} bytes; "
+                    f"the whole output is in {result.get('log')} on {result.get('hostname')}]\n"
+                )
+            log.write(output)
+        info = TaskInfo(
+            returncode=result.get("returncode"),
+            error=result.get("error"),
+            log=str(log_path),
+            external_id=task.task_id,
+        )
+        if info.error is None:
+            executor.success(task.key, info)
+        else:
+            executor.fail(task.key, info)
+
+    def _lost_error(self, started: Mapping[str, Any]) -> str:
+        return (
+            f"worker lost: {started.get('hostname')} (pid {started.get('pid')}) sent no "
+            f"heartbeat for {self.settings.worker_lost_timeout:g}s (setting worker_lost_timeout)"
+        )
+
+    def _revoke_lost(self, task_ids: list[str]) -> None:
+        """Revoke tasks given up as lost, in case their worker is alive after all."""
+        assert self.app is not None
+        try:
+            self.app.control.revoke(task_ids, terminate=True, signal="SIGTERM")
+        except self._transient_errors as exc:
+            logger.warning("exechost-celery: could not revoke lost tasks %s: %s", task_ids, exc)
+
+    def _close(self) -> None:
+        if self.app is not None:
+            self.app.close()
+
+
+def _describe_failure(status: str, result: Any) -> str:
+    """The error of a task that Celery marked failed or revoked, e.g. ``WorkerLostError: ...``."""
+    if not isinstance(result, Mapping) or "exc_type" not in result:
+        return f"{REVOKED_ERROR if status == states.REVOKED else 'failed'}: {result!r}"
+    message = result.get("exc_message")
+    if isinstance(message, list | tuple):
+        message = ", ".join(str(part) for part in message)
+    return f"{result['exc_type']}: {message}"
+
+
+def _safe_url(url: str) -> str:
+    """``url`` with its password masked, for messages."""
+    return str(maybe_sanitize_url(url))
