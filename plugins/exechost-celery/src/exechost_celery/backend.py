@@ -20,7 +20,8 @@ from celery.backends.base import BaseKeyValueStoreBackend
 from celery.utils import uuid
 from exechost import ExecHostError, Executor, SettingsError, TaskInfo, hookimpl
 from exechost.executors.local import LocalSettings, make_log_dir
-from exechost.process import log_path_for, parse_options
+from exechost.hookspecs import Capabilities
+from exechost.process import ProcessOptions, log_path_for, parse_options
 from exechost.tasks import TaskKey
 from kombu.exceptions import OperationalError
 from kombu.utils.url import maybe_sanitize_url
@@ -57,6 +58,13 @@ class CeleryBackend:
     Settings = CelerySettings
     default_parallelism = 512
     """Tasks in flight at once; the workers' concurrency decides how many really run."""
+    exechost_api = ">=1.0,<2"
+    capabilities = Capabilities(
+        can_cancel_running=True,  # revoke(terminate=True): the worker kills the process group
+        runs_elsewhere=True,
+        ordered_start=True,  # one FIFO Celery queue: handed over in order, started in order
+        executor_config=ProcessOptions,
+    )
 
     def __init__(self, settings: CelerySettings) -> None:
         self.settings = settings
