@@ -7,6 +7,7 @@ the result backend for all running tasks at once, in one ``MGET``, at most every
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import deque
@@ -23,6 +24,7 @@ from exechost.executors.local import LocalSettings, make_log_dir
 from exechost.hookspecs import Capabilities
 from exechost.process import ProcessOptions, log_path_for, parse_options
 from exechost.tasks import TaskKey
+from kombu import Producer
 from kombu.exceptions import OperationalError
 from kombu.utils.url import maybe_sanitize_url
 
@@ -73,6 +75,7 @@ class CeleryBackend:
         self._outgoing: deque[_Task] = deque()
         self._published: dict[str, _Task] = {}
         self._routes: dict[str, dict[str, Any]] = {}
+        self._producer: Producer | None = None
         self._next_fetch = 0.0
         broker, results = _safe_url(settings.broker_url), _safe_url(settings.result_backend)
         self._broker_outage = Outage("broker", broker, settings.operation_timeout)
@@ -161,8 +164,8 @@ class CeleryBackend:
     def executor_terminate(self) -> None:
         self._outgoing.clear()
         try:
-            if self._published and self.app is not None:
-                self.app.control.revoke(list(self._published), terminate=True, signal="SIGTERM")
+            if self._published:
+                self._revoke(list(self._published))
         finally:
             self._published.clear()
             self._close()
@@ -207,25 +210,50 @@ class CeleryBackend:
         amqp = self.app.amqp
         outgoing = self._outgoing
         try:
-            with self.app.producer_or_acquire() as producer:
-                while outgoing:
-                    task = outgoing[0]
-                    message = amqp.create_task_message(task.task_id, TASK_NAME, task.args)
-                    amqp.send_task_message(
-                        producer, TASK_NAME, message, retry=False, **self._route(task.queue)
-                    )
-                    outgoing.popleft()
-                    self._published[task.task_id] = task
+            producer = self._connected_producer()
+            while outgoing:
+                task = outgoing[0]
+                message = amqp.create_task_message(task.task_id, TASK_NAME, task.args)
+                amqp.send_task_message(
+                    producer, TASK_NAME, message, retry=False, **self._route(task.queue)
+                )
+                outgoing.popleft()
+                self._published[task.task_id] = task
         except self._transient_errors as exc:
+            self._drop_producer()
+            beginning = self._broker_outage.since is None
             if self._broker_outage.failed(exc):
                 reason = self._broker_outage.reason
                 self._broker_outage.recovered()
                 while outgoing:
                     executor.fail(outgoing.popleft().key, TaskInfo(error=reason))
-            else:
-                logger.warning("exechost-celery: publishing failed, will retry: %s", exc)
+            elif beginning:
+                logger.warning("exechost-celery: cannot publish, retrying: %s", exc)
             return
         self._broker_outage.recovered()
+
+    def _connected_producer(self) -> Producer:
+        """The producer every publication shares, connected in one attempt if it is not.
+
+        Celery's own producer pool would retry connecting for up to its own timeouts inside one
+        heartbeat; a single attempt per sync keeps the host responsive during an outage.
+        """
+        if self._producer is None:
+            assert self.app is not None
+            connection = self.app.connection_for_write()
+            try:
+                connection.ensure_connection(max_retries=1, interval_start=0)
+            except BaseException:
+                connection.release()
+                raise
+            self._producer = self.app.amqp.Producer(connection)
+        return self._producer
+
+    def _drop_producer(self) -> None:
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                self._producer.connection.release()
+            self._producer = None
 
     def _route(self, queue: str) -> dict[str, Any]:
         route = self._routes.get(queue)
@@ -243,14 +271,15 @@ class CeleryBackend:
         try:
             values = backend.mget([backend.get_key_for_task(task.task_id) for task in tasks])
         except self._transient_errors as exc:
+            beginning = self._results_outage.since is None
             if self._results_outage.failed(exc):
                 reason = self._results_outage.reason
                 self._results_outage.recovered()
                 for task in tasks:
                     del self._published[task.task_id]
                     executor.fail(task.key, TaskInfo(error=reason))
-            else:
-                logger.warning("exechost-celery: fetching states failed, will retry: %s", exc)
+            elif beginning:
+                logger.warning("exechost-celery: cannot fetch states, retrying: %s", exc)
             return
         self._results_outage.recovered()
         now = time.monotonic()
@@ -274,7 +303,10 @@ class CeleryBackend:
                     lost.append(task.task_id)
                     executor.fail(task.key, TaskInfo(error=self._lost_error(result)))
         if lost:
-            self._revoke_lost(lost)
+            try:
+                self._revoke(lost)  # in case their worker is alive after all
+            except self._transient_errors as exc:
+                logger.warning("exechost-celery: could not revoke lost tasks %s: %s", lost, exc)
 
     def _report_result(self, executor: Executor, task: _Task, result: Mapping[str, Any]) -> None:
         assert self.log_dir is not None
@@ -304,15 +336,20 @@ class CeleryBackend:
             f"heartbeat for {self.settings.worker_lost_timeout:g}s (setting worker_lost_timeout)"
         )
 
-    def _revoke_lost(self, task_ids: list[str]) -> None:
-        """Revoke tasks given up as lost, in case their worker is alive after all."""
+    def _revoke(self, task_ids: list[str]) -> None:
+        """Tell every worker to drop these tasks, and to kill them where they run."""
         assert self.app is not None
         try:
-            self.app.control.revoke(task_ids, terminate=True, signal="SIGTERM")
-        except self._transient_errors as exc:
-            logger.warning("exechost-celery: could not revoke lost tasks %s: %s", task_ids, exc)
+            producer = self._connected_producer()
+            self.app.control.revoke(
+                task_ids, terminate=True, signal="SIGTERM", connection=producer.connection
+            )
+        except self._transient_errors:
+            self._drop_producer()
+            raise
 
     def _close(self) -> None:
+        self._drop_producer()
         if self.app is not None:
             self.app.close()
 

@@ -114,13 +114,23 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def _terminate_on_sigterm() -> Iterator[None]:
-    """Turn SIGTERM into an exception, so that ``run`` kills the command's process group."""
+    """Make SIGTERM kill the command's process group, then this process, as Celery expects.
+
+    A revoke with ``terminate=True`` sends SIGTERM to the pool process running the task. Left to
+    its default action the process would die at once and orphan the command, which runs in a
+    session of its own; raised as an exception, it makes ``run`` kill the command's group first.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield  # thread pools: signals cannot be caught here, revoke cannot terminate
         return
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
+    except TerminatedError:
+        # the pool marked this process as terminated and replaces it: it must not live on
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
 
