@@ -12,7 +12,7 @@ import exechost
 TASKS = {
     ("batch", "hello"): ["echo", "hello from exechost"],
     ("batch", "count"): ["sh", "-c", "for i in 1 2 3; do echo $i; done"],
-    ("batch", "python"): [sys.executable, "-c", "import platform; print(platform.python_version())"],
+    ("batch", "python"): [sys.executable, "-c", "import sys; print(sys.version)"],
     ("batch", "fails"): ["sh", "-c", "echo going wrong >&2; exit 3"],
 }
 

@@ -136,3 +136,26 @@ def check_task_options(
         )
     except SettingsError as exc:
         raise InvalidTaskError(str(exc)) from exc
+
+
+def capabilities_record(capabilities: Capabilities) -> dict[str, Any]:
+    """The capabilities as plain data (for JSON): each claim, and the ``executor_config`` keys
+    with their types (``None``: not declared)."""
+    record: dict[str, Any] = {
+        field.name: getattr(capabilities, field.name)
+        for field in dataclasses.fields(capabilities)
+        if field.name != "executor_config"
+    }
+    record["executor_config"] = option_types(capabilities)
+    return record
+
+
+def describe_capabilities(capabilities: Capabilities) -> str:
+    """The capabilities in a few words: ``"can_cancel_running, ordered_start; executor_config:
+    env, cwd, timeout"``."""
+    record = capabilities_record(capabilities)
+    options = record.pop("executor_config")
+    text = ", ".join(name for name, claimed in record.items() if claimed) or "no claims"
+    if options is not None:
+        text += f"; executor_config: {', '.join(options) or 'none'}"
+    return text

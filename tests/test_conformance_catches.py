@@ -104,4 +104,4 @@ def test_suite_passes_the_unbroken_backend(pytester: pytest.Pytester):
         """
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=15)
+    result.assert_outcomes(passed=16)

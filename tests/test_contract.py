@@ -9,7 +9,13 @@ from pathlib import Path
 import exechost
 import pytest
 from exechost import IncompatiblePluginError, InvalidTaskError, PluginLoadError
-from exechost.contract import api_incompatibility, api_supported, option_types
+from exechost.contract import (
+    api_incompatibility,
+    api_supported,
+    capabilities_record,
+    describe_capabilities,
+    option_types,
+)
 from exechost.hookspecs import API_VERSION, API_VERSION_TEXT, Capabilities, hookimpl
 
 
@@ -173,3 +179,18 @@ def test_backend_declaring_no_executor_config_gets_every_key():
     with exechost.load_executor(Backend) as executor:
         executor.queue_command("t", ["true"], executor_config={"anything": [1, 2]})
     assert seen == [{"anything": [1, 2]}]
+
+
+def test_capabilities_described_for_listings():
+    local = exechost.load_executor("local").capabilities
+    assert describe_capabilities(local) == (
+        "can_cancel_running, ordered_start; executor_config: env, cwd, timeout"
+    )
+    assert capabilities_record(local)["executor_config"]["timeout"] == "float | None"
+    assert describe_capabilities(Capabilities()) == "no claims"
+    assert capabilities_record(Capabilities(runs_elsewhere=True)) == {
+        "can_cancel_running": False,
+        "runs_elsewhere": True,
+        "ordered_start": False,
+        "executor_config": None,
+    }
