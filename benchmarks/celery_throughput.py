@@ -77,8 +77,10 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, run in runs.items():
                     rates[name].append(args.tasks / run())
-    print(f"{args.tasks} `true` tasks, worker concurrency 2, broker {args.broker}, "
-          f"{args.rounds} alternated rounds (tasks/s: median, best)")
+    print(
+        f"{args.tasks} `true` tasks, worker concurrency 2, broker {args.broker}, "
+        f"{args.rounds} alternated rounds (tasks/s: median, best)"
+    )
     for name, values in rates.items():
         print(f"  {name:<26} {statistics.median(values):8.0f} {max(values):8.0f}")
     raw, plugin = (statistics.median(values) for values in rates.values())

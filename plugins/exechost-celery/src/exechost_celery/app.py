@@ -37,5 +37,9 @@ def make_app(
         redis_socket_timeout=operation_timeout,
         redis_socket_connect_timeout=operation_timeout,
     )
+    if app.conf.broker_url.split(":", 1)[0] in ("amqp", "pyamqp", "amqps"):
+        # Publisher confirms: a publish returns once RabbitMQ has the message, so a message in
+        # flight when the connection drops raises (and is retried) instead of vanishing.
+        app.conf.broker_transport_options = {"confirm_publish": True}
     app.task(name=TASK_NAME, bind=True)(run_command)
     return app

@@ -24,8 +24,8 @@ from exechost.executors.local import LocalSettings, make_log_dir
 from exechost.hookspecs import Capabilities
 from exechost.process import ProcessOptions, log_path_for, parse_options
 from exechost.tasks import TaskKey
-from kombu import Producer
 from kombu.exceptions import OperationalError
+from kombu.messaging import Producer
 from kombu.utils.url import maybe_sanitize_url
 
 from exechost_celery.app import make_app
