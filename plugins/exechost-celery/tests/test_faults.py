@@ -45,6 +45,15 @@ def started_meta(redis_client: redis.Redis, task_id: str) -> dict[str, Any] | No
     return meta["result"] if meta and meta["status"] == "STARTED" else None
 
 
+def written_pid(path: Path) -> int | None:
+    """The pid a command wrote to ``path``, once it has written it whole."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.endswith("\n") else None
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -206,7 +215,7 @@ def test_pool_process_killed_mid_task_fails_the_task(
     task_id = executor.running["victim"].external_id
     assert task_id is not None
     stamp = wait_until(lambda: started_meta(redis_client, task_id), "the task starting")
-    leftover_pids.append(int(wait_until(pidfile.read_text, "the command starting")))
+    leftover_pids.append(wait_until(lambda: written_pid(pidfile), "the command starting"))
     os.kill(stamp["pid"], signal.SIGKILL)
     drive(executor, lambda: not executor.running)
     executor.end()
@@ -231,7 +240,7 @@ def test_whole_worker_killed_mid_task_fails_the_task_after_the_lost_timeout(
     task_id = executor.running["victim"].external_id
     assert task_id is not None
     wait_until(lambda: (started_meta(redis_client, task_id) or {}).get("beat", 0) >= 2, "beats")
-    leftover_pids.append(int(pidfile.read_text()))
+    leftover_pids.append(wait_until(lambda: written_pid(pidfile), "the command starting"))
     own_worker.kill()  # main process and pool processes, SIGKILL: nobody records anything
     killed = time.monotonic()
     drive(executor, lambda: not executor.running, timeout=20)
@@ -256,7 +265,7 @@ def test_terminate_revokes_running_and_waiting_tasks(
     for n, pidfile in enumerate(pidfiles):  # one runs (concurrency 1), two wait in the broker
         executor.queue_command(("long", n), ["sh", "-c", f'echo $$ > "{pidfile}"; sleep 60 & wait'])
     drive(executor, pidfiles[0].exists)
-    running_pid = int(wait_until(pidfiles[0].read_text, "the pid written"))
+    running_pid = wait_until(lambda: written_pid(pidfiles[0]), "the command starting")
     leftover_pids.append(running_pid)
     executor.terminate()
     events = executor.get_event_buffer()

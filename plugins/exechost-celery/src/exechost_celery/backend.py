@@ -165,7 +165,9 @@ class CeleryBackend:
         self._outgoing.clear()
         try:
             if self._published:
-                self._revoke(list(self._published))
+                task_ids = list(self._published)
+                self._revoke(task_ids)
+                self._await_stopped(task_ids)
         finally:
             self._published.clear()
             self._close()
@@ -347,6 +349,33 @@ class CeleryBackend:
         except self._transient_errors:
             self._drop_producer()
             raise
+
+    def _await_stopped(self, task_ids: list[str]) -> None:
+        """Wait until none of the tasks is ``STARTED`` any more, up to ``operation_timeout``.
+
+        A worker records ``REVOKED`` once it has sent the signal that kills a running task, so
+        ``terminate()`` returns when the work is being killed, not merely asked to be.
+        """
+        assert self.app is not None
+        backend = self.app.backend
+        keys = [backend.get_key_for_task(task_id) for task_id in task_ids]
+        deadline = time.monotonic() + self.settings.operation_timeout
+        while keys:
+            values = backend.mget(keys)
+            keys = [
+                key
+                for key, value in zip(keys, values, strict=True)
+                if value is not None and backend.decode(value)["status"] == states.STARTED
+            ]
+            if keys and time.monotonic() > deadline:
+                logger.warning(
+                    "exechost-celery: %d revoked tasks still running after %gs",
+                    len(keys),
+                    self.settings.operation_timeout,
+                )
+                return
+            if keys:
+                time.sleep(0.05)
 
     def _close(self) -> None:
         self._drop_producer()
