@@ -8,9 +8,12 @@ from typing import Any
 
 import exechost
 import pytest
+import redis
 from celery.result import AsyncResult
+from conftest import settings_for, unique_queue
 from exechost import TaskState
 from exechost_celery import CeleryBackend
+from exechost_celery.workerprocess import WorkerProcess
 
 
 def run_batch(
@@ -104,18 +107,22 @@ def test_many_tasks_through_a_small_parallelism(celery_settings: dict[str, Any])
         assert event.state is (TaskState.FAILED if n % 2 else TaskState.SUCCESS)
 
 
-def test_bad_executor_config_is_refused_and_bad_queue_fails_the_task(
-    celery_settings: dict[str, Any],
+def test_bad_executor_config_is_refused_when_queued(celery_settings: dict[str, Any]) -> None:
+    executor = exechost.load_executor("celery", **celery_settings)
+    with pytest.raises(exechost.InvalidTaskError, match="did you mean 'timeout'"):
+        executor.queue_command("bad-config", ["true"], executor_config={"tiemout": 1})
+    assert not executor.has_task("bad-config")
+
+
+def test_a_task_queue_is_its_celery_queue(
+    worker: WorkerProcess, tmp_path: Path, redis_client: redis.Redis
 ) -> None:
-    settings = {**celery_settings, "queues": [celery_settings["queue"]]}
+    settings = settings_for(worker, queue=unique_queue("unused"))
     with exechost.load_executor("celery", **settings) as executor:
-        with pytest.raises(exechost.InvalidTaskError, match="did you mean 'timeout'"):
-            executor.queue_command("bad-config", ["true"], executor_config={"tiemout": 1})
-        executor.queue_command("bad-queue", ["true"], queue="elsewhere")
-    events = executor.get_event_buffer()
-    assert set(events) == {"bad-queue"}
-    assert events["bad-queue"].state is TaskState.FAILED
-    assert "queue 'elsewhere' is not one of" in (events["bad-queue"].info.error or "")
+        executor.queue_command("routed", ["echo", "routed"], queue=worker.queue)
+    event = executor.get_event_buffer()["routed"]
+    assert event.state is TaskState.SUCCESS
+    assert Path(event.info.log).read_text() == "routed\n"
 
 
 @pytest.mark.parametrize(
@@ -124,7 +131,7 @@ def test_bad_executor_config_is_refused_and_bad_queue_fails_the_task(
         ({"brokr_url": "redis://"}, "unknown setting 'brokr_url' (did you mean 'broker_url'?)"),
         ({"operation_timeout": "10"}, "setting 'operation_timeout' must be float"),
         ({"worker_lost_timeout": 4.0}, "more than twice task_heartbeat_interval"),
-        ({"queue": "a", "queues": ["b"]}, "queue 'a' must be one of queues ['b']"),
+        ({"sync_interval": -1}, "sync_interval must be 0 or more seconds"),
     ],
 )
 def test_invalid_settings_are_refused(settings: dict[str, Any], message: str) -> None:

@@ -125,16 +125,6 @@ class CeleryBackend:
         except SettingsError as exc:
             executor.fail(key, TaskInfo(error=str(exc)))
             return None
-        queue = queue or settings.queue
-        if settings.queues is not None and queue not in settings.queues:
-            executor.fail(
-                key,
-                TaskInfo(
-                    error=f"queue {queue!r} is not one of the executor's queues "
-                    f"{list(settings.queues)} (setting queues)"
-                ),
-            )
-            return None
         options = {name: value for name, value in vars(config).items() if value is not None}
         args = (
             list(command),
@@ -143,7 +133,7 @@ class CeleryBackend:
             settings.task_heartbeat_interval,
             settings.max_output_bytes,
         )
-        task = _Task(key, uuid(), args, queue)
+        task = _Task(key, uuid(), args, queue or settings.queue)
         self._outgoing.append(task)
         return task.task_id
 

@@ -15,7 +15,8 @@ DESCRIPTION = """\
 Start a Celery worker that runs the tasks of exechost's `celery` executor.
 
 Give it the broker and result backend the host uses (the executor's broker_url and
-result_backend settings) and the queues to consume (its queue / queues settings).
+result_backend settings) and the queues to consume (its queue setting, and the
+queues tasks are queued with).
 Each task's command runs in a session of its own with the task's env, cwd and
 timeout; its output goes to a log file in --log-dir and its tail back to the host.
 Arguments after `--` go to `celery worker` unchanged (e.g. -- --without-mingle).

@@ -18,9 +18,8 @@ class CelerySettings:
     """Where workers store results: a key-value store Celery supports (``redis://...``), whose
     results the host reads for all running tasks in one bulk request."""
     queue: str = DEFAULT_QUEUE
-    """The Celery queue of a task queued without one; workers must consume it (``-Q``)."""
-    queues: tuple[str, ...] | None = None
-    """The queues a task may name (``queue_command(..., queue=...)``); ``None`` allows any."""
+    """The Celery queue of a task queued without one; a task queued with ``queue="q"`` goes to
+    the Celery queue ``q``. Workers must consume the queues used (``-Q``)."""
     operation_timeout: float = 10.0
     """Seconds a broker or result backend may stay unreachable: connecting at start, publishing and
     fetching states are retried this long, then the affected tasks fail with the reason."""
@@ -49,5 +48,3 @@ class CelerySettings:
             )
         if self.max_output_bytes < 0:
             raise ValueError("max_output_bytes must be 0 or more")
-        if self.queues is not None and self.queue not in self.queues:
-            raise ValueError(f"queue {self.queue!r} must be one of queues {list(self.queues)}")
