@@ -223,6 +223,8 @@ def test_pool_process_killed_mid_task_fails_the_task(
     assert event.state is TaskState.FAILED
     assert event.info.error is not None
     assert "WorkerLostError" in event.info.error and "SIGKILL" in event.info.error, event
+    # the worker's main process killed the command its dead pool process had started
+    wait_until(lambda: not pid_alive(leftover_pids[0]), "the orphaned command killed", 10)
 
 
 def test_whole_worker_killed_mid_task_fails_the_task_after_the_lost_timeout(

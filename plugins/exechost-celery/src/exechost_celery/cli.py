@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from exechost_celery.app import make_app
+from exechost_celery.orphans import reap_orphans_of_lost_tasks
 from exechost_celery.settings import DEFAULT_QUEUE, DEFAULT_REDIS_URL
 from exechost_celery.task import LOG_DIR_VARIABLE
 
@@ -101,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.log_dir:
         os.environ[LOG_DIR_VARIABLE] = os.path.abspath(args.log_dir)
     app = make_app(args.broker_url, args.result_backend, queues[0], args.operation_timeout)
+    reap_orphans_of_lost_tasks()
     celery_args = [arg for arg in args.celery_args if arg != "--"]
     worker_argv = [
         "worker",

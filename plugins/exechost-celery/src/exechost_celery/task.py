@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -18,6 +19,8 @@ from celery import Task
 from celery.states import STARTED
 from exechost.process import log_path_for, parse_options, run
 from exechost.tasks import TaskKey
+
+from exechost_celery.orphans import TASK_ID_VARIABLE
 
 TASK_NAME = "exechost.run_command"
 """The Celery name of the task that runs one exechost command."""
@@ -44,6 +47,8 @@ def run_command(
 ) -> dict[str, Any]:
     """Run ``command`` with the task's ``env``/``cwd``/``timeout`` and return how it ended.
 
+    The command's environment also has ``EXECHOST_CELERY_TASK_ID``, the Celery task id.
+
     While the command runs, the task's state is ``STARTED`` with a ``beat`` counter that a thread
     increments every ``heartbeat_interval`` seconds: the host fails the task as lost when the
     counter stops moving. The result is a JSON object: ``returncode``, ``error``, ``output`` (the
@@ -52,6 +57,8 @@ def run_command(
     """
     task_key: TaskKey = tuple(key) if isinstance(key, list) else key
     options = parse_options(task_key, executor_config)
+    tagged = {**(options.env or {}), TASK_ID_VARIABLE: task.request.id}
+    options = dataclasses.replace(options, env=tagged)
     log_path = log_path_for(worker_log_dir(), task_key)
     with _heartbeat(task, heartbeat_interval), _terminate_on_sigterm():
         info = run(command, log_path, options)
