@@ -16,8 +16,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from billiard.exceptions import WorkerLostError
 from celery import signals
+from celery.exceptions import WorkerLostError
 
 TASK_ID_VARIABLE = "EXECHOST_CELERY_TASK_ID"
 """The environment variable that holds, in each command a worker runs, its Celery task id."""
