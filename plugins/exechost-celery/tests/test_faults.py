@@ -107,7 +107,7 @@ def test_unreachable_result_backend_is_a_clear_error_at_start() -> None:
 def test_result_backend_without_bulk_reads_is_refused() -> None:
     require("Redis", REDIS)
     executor = exechost.load_executor("celery", result_backend="rpc://")
-    with pytest.raises(BackendError, match="needs a key-value result backend"):
+    with pytest.raises(BackendError, match="needs a Redis result backend"):
         executor.start()
 
 

@@ -77,7 +77,7 @@ def test_env_cwd_and_timeout(celery_settings: dict[str, Any], tmp_path: Path) ->
 def test_external_id_is_the_celery_task_id(celery_settings: dict[str, Any]) -> None:
     executor = exechost.load_executor("celery", **celery_settings)
     executor.start()
-    executor.queue_command("job", ["true"])
+    executor.queue_command("job", ["sleep", "0.5"])  # still running after the first heartbeat
     executor.heartbeat()
     external_id = executor.running["job"].external_id
     assert external_id is not None

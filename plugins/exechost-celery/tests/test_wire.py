@@ -46,7 +46,7 @@ def test_results_are_stored_as_json(
     celery_settings: dict[str, Any], redis_client: redis.Redis
 ) -> None:
     with exechost.load_executor("celery", **celery_settings) as executor:
-        executor.queue_command("json-result", ["echo", "stored"])
+        executor.queue_command("json-result", ["sh", "-c", "sleep 0.5; echo stored"])
         executor.heartbeat()
         external_id = executor.running["json-result"].external_id
     stored = json.loads(redis_client.get(f"celery-task-meta-{external_id}") or b"")

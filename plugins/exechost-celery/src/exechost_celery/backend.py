@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, states
-from celery.backends.base import BaseKeyValueStoreBackend
+from celery.backends.redis import RedisBackend
 from celery.utils import uuid
 from exechost import ExecHostError, Executor, SettingsError, TaskInfo, hookimpl
 from exechost.executors.local import LocalSettings, make_log_dir
@@ -93,19 +93,21 @@ class CeleryBackend:
             settings.queue,
             settings.operation_timeout,
         )
-        if not isinstance(app.backend, BaseKeyValueStoreBackend):
+        if not isinstance(app.backend, RedisBackend):
             raise SettingsError(
                 f"executor 'celery': setting result_backend {self._results_outage.url!r} is a "
-                f"{type(app.backend).__name__}; the celery executor needs a key-value result "
-                "backend that reads many results in one request, such as redis://"
+                f"{type(app.backend).__name__}; the celery executor needs a Redis result backend "
+                "(redis://, rediss://, sentinel://), which reads many results in one request"
             )
         self._check_broker(app)
         self._check_result_backend(app)
+        with app.connection_for_write() as connection:  # not connected: only its error types
+            broker_errors = connection.connection_errors
         self._transient_errors = (
             OSError,
             OperationalError,
-            *app.connection_for_write().connection_errors,
-            *getattr(app.backend, "connection_errors", ()),
+            *broker_errors,
+            *app.backend.connection_errors,
         )
         self.log_dir = make_log_dir(LocalSettings(settings.log_dir))
         self.app = app

@@ -15,8 +15,8 @@ class CelerySettings:
     broker_url: str = DEFAULT_REDIS_URL
     """Where tasks are published: ``redis://host:port/db`` or ``amqp://user:password@host:port/vhost``."""
     result_backend: str = DEFAULT_REDIS_URL
-    """Where workers store results: a key-value store Celery supports (``redis://...``), whose
-    results the host reads for all running tasks in one bulk request."""
+    """Where workers store results: a Redis URL (``redis://``, ``rediss://``, ``sentinel://``), from
+    which the host reads the results of all running tasks in one request."""
     queue: str = DEFAULT_QUEUE
     """The Celery queue of a task queued without one; a task queued with ``queue="q"`` goes to
     the Celery queue ``q``. Workers must consume the queues used (``-Q``)."""
