@@ -37,6 +37,7 @@ def test_task_id_is_chosen_before_publishing_and_messages_are_json(
     assert message["content-type"] == "application/json"
     assert message["headers"]["id"] == external_id
     assert message["headers"]["task"] == TASK_NAME
+    assert message["headers"]["argsrepr"] == "echo x"  # what Celery's tools show for the task
     args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
     assert args == [["echo", "x"], ["wire", 1], {"timeout": 5.0}, 5.0, 1 << 20]
     assert kwargs == {}

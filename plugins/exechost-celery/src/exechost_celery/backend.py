@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shlex
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,8 @@ from exechost_celery.task import TASK_NAME
 logger = logging.getLogger(__name__)
 
 REVOKED_ERROR = "revoked"
+ARGSREPR_LIMIT = 1024
+"""The longest command line shown for a task by Celery's tools (its ``argsrepr``)."""
 
 
 class CeleryUnreachableError(ExecHostError):
@@ -207,7 +210,13 @@ class CeleryBackend:
             producer = self._connected_producer()
             while outgoing:
                 task = outgoing[0]
-                message = amqp.create_task_message(task.task_id, TASK_NAME, task.args)
+                message = amqp.create_task_message(
+                    task.task_id,
+                    TASK_NAME,
+                    task.args,
+                    argsrepr=shlex.join(task.args[0])[:ARGSREPR_LIMIT],
+                    kwargsrepr="{}",
+                )
                 amqp.send_task_message(
                     producer, TASK_NAME, message, retry=False, **self._route(task.queue)
                 )
