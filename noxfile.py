@@ -7,9 +7,10 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "tests", "core"]
+nox.options.sessions = ["lint", "tests", "core", "docs"]
 
 PLUGINS = sorted(str(path.parent) for path in Path("plugins").glob("*/pyproject.toml"))
+PLUGIN_PACKAGES = sorted(Path(plugin).name.replace("-", "_") for plugin in PLUGINS)
 PLUGIN_TESTS = sorted(str(path) for path in Path("plugins").glob("*/tests"))
 MAIN_PYTHON = "3.11"
 OTHER_PYTHONS = ["3.10", "3.12", "3.13"]
@@ -19,7 +20,11 @@ OTHER_PYTHONS = ["3.10", "3.12", "3.13"]
 def tests(session: nox.Session) -> None:
     """Everything: the host, the built-in executors and every plugin, against real services."""
     session.install(".[test]", *(f"./{plugin}[test]" for plugin in PLUGINS))
-    session.run("pytest", "tests", *PLUGIN_TESTS, *session.posargs)
+    session.run("pytest", "tests", *session.posargs)
+    # One run per plugin: plugins' test modules and conftests share names (test_conformance.py,
+    # `from conftest import ...`), which one pytest process cannot import side by side.
+    for plugin_tests in PLUGIN_TESTS:
+        session.run("pytest", plugin_tests, *session.posargs)
 
 
 @nox.session(python=OTHER_PYTHONS)
@@ -33,7 +38,22 @@ def core(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff and mypy (strict) over the host, the hookspecs and the plugins."""
     # tomli: mypy checks for Python 3.10 ([tool.mypy]), where exechost reads TOML with it
-    session.install("ruff==0.17.5", "mypy==2.4.1", "tomli", ".", *PLUGINS)
+    session.install("ruff==0.17.5", "mypy==2.4.1", "tomli", ".[testing]", *PLUGINS)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("mypy", "-p", "exechost")
+    session.run("mypy", "-p", "exechost", *(f"--package={package}" for package in PLUGIN_PACKAGES))
+
+
+@nox.session(python=MAIN_PYTHON)
+def docs(session: nox.Session) -> None:
+    """The documentation (docs/, Sphinx + MyST), warnings as errors, into docs/_build/html."""
+    session.install(
+        "sphinx==9.0.4",
+        "myst-parser==5.2.0",
+        "furo==2025.12.19",
+        ".[testing]",
+        "./plugins/exechost-tutorial",
+    )
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-E", "-a", "-b", "html", "docs", "docs/_build/html"
+    )

@@ -18,6 +18,7 @@ from exechost.config import (
     load_config,
     unknown_key_message,
 )
+from exechost.contract import check_backend
 from exechost.discovery import PluginEntry, find_executor
 from exechost.errors import ConfigError, ExecutorNotFoundError, SettingsError
 from exechost.executor import Executor
@@ -60,7 +61,10 @@ def load_executor(
         against its ``Settings`` dataclass.
     :raises ExecutorNotFoundError: for an unknown name, listing the installed executors.
     :raises PluginLoadError: when the executor's (or an observer plugin's) distribution fails to
-        import.
+        import, or the backend's ``capabilities`` is not an
+        :class:`exechost.hookspecs.Capabilities`.
+    :raises IncompatiblePluginError: when the backend's ``exechost_api`` range excludes this
+        exechost's :data:`exechost.hookspecs.API_VERSION`, naming both.
     :raises SettingsError: for an unknown setting, a wrong type or a missing value, or a
         parallelism that is not an int >= 0.
     :raises ConfigError: for an invalid configuration, saying where the bad value is.
@@ -86,9 +90,11 @@ def load_executor(
         )
     if isinstance(executor, type):
         name = getattr(executor, "name", None) or executor.__name__
+        check_backend(executor, name, None)
         backend = instantiate_backend(executor, settings, name)
     else:
         name = getattr(executor, "name", None) or type(executor).__name__
+        check_backend(executor, name, None)
         if settings:
             raise SettingsError(
                 f"executor {name!r} is a backend object, which is already configured; settings "
@@ -131,6 +137,7 @@ def build_executor(
             f"{_where(config, section)}: {key} {backend_name!r}: {exc}"
         ) from None
     backend_class = entry.load()
+    check_backend(backend_class, name, entry.origin)
     fields = settings_fields(backend_class)
     problems = [
         unknown_key_message(value.source.where(f"executors.{name}"), key, [*EXECUTOR_KEYS, *fields])

@@ -244,6 +244,8 @@ def no_process_with(marker: str, timeout: float = 10.0) -> None:
 
 # -- the real command line ----------------------------------------------------------------------
 
+pytest_plugins = ["pytester"]
+
 CLI_TIMEOUT = 120
 
 

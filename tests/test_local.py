@@ -197,12 +197,13 @@ def test_sequential_honours_timeouts_and_reports_os_errors(tmp_path, marker):
         executor.queue_command("slow", TREE, executor_config=marked(marker, timeout=0.3))
         executor.queue_command("missing", ["exechost-no-such-command"])
         executor.queue_command("nul", ["echo", "a\0b"])
-        executor.queue_command("bad", ["true"], executor_config={"tiemout": 1})
+        with pytest.raises(exechost.InvalidTaskError, match="unknown setting 'tiemout'"):
+            executor.queue_command("bad", ["true"], executor_config={"tiemout": 1})
     events = executor.get_event_buffer()
     assert events["nul"].info.error == "embedded null byte"
     assert events["slow"].info.error == "timeout"
     assert "No such file or directory" in (events["missing"].info.error or "")
-    assert "unknown setting 'tiemout'" in (events["bad"].info.error or "")
+    assert "bad" not in events
     no_process_with(marker)
 
 

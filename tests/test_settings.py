@@ -8,7 +8,7 @@ from typing import Literal
 
 import exechost
 import pytest
-from exechost import SettingsError
+from exechost import InvalidTaskError, SettingsError
 
 
 @dataclass(frozen=True)
@@ -133,15 +133,19 @@ def test_a_backends_own_check_becomes_a_settings_error():
         exechost.load_executor(Backend, port=70000)
 
 
-def test_per_task_options_of_the_local_executor_are_validated_per_task(tmp_path):
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"timout": 3}, "unknown setting 'timout' (did you mean 'timeout'?)"),
+        ({"timeout": -1}, "timeout must be a positive number of seconds, got -1"),
+        ({"env": {"A": 1}}, "setting 'env' must be dict[str, str] | None"),
+    ],
+)
+def test_per_task_options_of_the_local_executor_are_refused_when_queued(tmp_path, options, problem):
     with exechost.load_executor("local", log_dir=str(tmp_path)) as executor:
-        executor.queue_command("a", ["true"], executor_config={"timout": 3})
-        executor.queue_command("b", ["true"], executor_config={"timeout": -1})
-        executor.queue_command("c", ["true"], executor_config={"env": {"A": 1}})
-    events = executor.get_event_buffer()
-    assert "task 'a' (executor_config): unknown setting 'timout' (did you mean 'timeout'?)" in (
-        events["a"].info.error or ""
-    )
-    assert "timeout must be a positive number of seconds, got -1" in (events["b"].info.error or "")
-    assert "setting 'env' must be dict[str, str] | None" in (events["c"].info.error or "")
-    assert {event.state for event in events.values()} == {"failed"}
+        with pytest.raises(InvalidTaskError) as raised:
+            executor.queue_command("a", ["true"], executor_config=options)
+        assert not executor.has_task("a")
+    assert "task 'a' (executor_config of executor 'local')" in str(raised.value)
+    assert problem in str(raised.value)
+    assert not executor.get_event_buffer()

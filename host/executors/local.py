@@ -25,9 +25,10 @@ from typing import Any
 
 from exechost.errors import SettingsError
 from exechost.executor import TERMINATED_ERROR, Executor
-from exechost.hookspecs import hookimpl
+from exechost.hookspecs import Capabilities, hookimpl
 from exechost.process import (
     HAVE_PIDFD,
+    ProcessOptions,
     finished_info,
     kill_group,
     log_path_for,
@@ -74,6 +75,10 @@ class LocalBackend:
 
     Settings = LocalSettings
     default_parallelism = os.cpu_count() or 1
+    exechost_api = ">=1.0,<2"
+    capabilities = Capabilities(
+        can_cancel_running=True, ordered_start=True, executor_config=ProcessOptions
+    )
 
     def __init__(self, settings: LocalSettings) -> None:
         self.settings = settings
