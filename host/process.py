@@ -14,6 +14,7 @@ import functools
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import time
@@ -63,45 +64,77 @@ def parse_options(key: TaskKey, executor_config: Mapping[str, Any]) -> ProcessOp
 
 
 _NO_OPTIONS = ProcessOptions()
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=+-]+")
 
 
-def log_path_for(log_dir: Path, key: TaskKey) -> Path:
-    """A new log file in ``log_dir`` for ``key``: ``a__b__3.log``, then ``a__b__3.1.log``."""
+def create_log(log_dir: Path, key: TaskKey) -> tuple[Path, int]:
+    """Create a new log file in ``log_dir`` for ``key`` and return it with a descriptor open on it.
+
+    The file is ``a__b__3.log`` for the key ``("a", "b", 3)``, then ``a__b__3.1.log`` and so on if
+    that one exists. The descriptor appends and is not inherited; the caller closes it.
+    """
     parts = key if type(key) is tuple else (key,)
     stem = "__".join(_UNSAFE.sub("_", str(part)) for part in parts)[:200] or "task"
     path = log_dir / f"{stem}.log"
     attempt = 0
     while True:
         try:
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-            return path
+            return path, os.open(path, _LOG_FLAGS | os.O_EXCL, 0o644)
         except FileExistsError:
             attempt += 1
             path = log_dir / f"{stem}.{attempt}.log"
 
 
+def log_path_for(log_dir: Path, key: TaskKey) -> Path:
+    """A new, empty log file in ``log_dir`` for ``key`` (named as by :func:`create_log`)."""
+    path, log_fd = create_log(log_dir, key)
+    os.close(log_fd)
+    return path
+
+
 def spawn(
-    command: Sequence[str], log_path: Path, options: ProcessOptions = _NO_OPTIONS
+    command: Sequence[str],
+    log_path: Path,
+    options: ProcessOptions = _NO_OPTIONS,
+    *,
+    log_fd: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``command`` in a session of its own, its output going to ``log_path``.
 
+    :param log_fd: a descriptor already open on ``log_path`` (see :func:`create_log`), used instead
+        of opening the file again; the caller keeps and closes it.
     :raises OSError: when the command cannot be started (not found, not executable, bad cwd).
     """
     env = None if options.env is None else {**os.environ, **options.env}
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    executable = None
+    if options.cwd is None and "/" not in command[0]:
+        executable = _find_program(command[0], (os.environ if env is None else env).get("PATH"))
+    output = os.open(log_path, _LOG_FLAGS, 0o644) if log_fd is None else log_fd
     try:
         return subprocess.Popen(
             command,
+            executable=executable,
             stdin=_devnull(),
-            stdout=log_fd,
+            stdout=output,
             stderr=subprocess.STDOUT,
             env=env,
             cwd=options.cwd,
             start_new_session=True,
         )
     finally:
-        os.close(log_fd)
+        if log_fd is None:
+            os.close(output)
+
+
+@functools.lru_cache(maxsize=1024)
+def _find_program(name: str, path: str | None) -> str | None:
+    """Where ``name`` is on ``path``, remembered like a shell's command hash.
+
+    Spares Popen from trying every ``PATH`` entry in the child for every task. ``None`` (not
+    found) lets Popen search, and fail, as usual.
+    """
+    return shutil.which(name, path=path)
 
 
 @functools.cache

@@ -79,6 +79,21 @@ def test_env_is_merged_over_the_hosts_and_cwd_is_honoured(tmp_path, monkeypatch)
     assert Path(log or "").read_text() == f"host task\n{workdir}\n"
 
 
+def test_a_program_is_looked_up_on_the_tasks_own_path(tmp_path):
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "exechost-tool").write_text("#!/bin/sh\necho tool ran\n")
+    (tools / "exechost-tool").chmod(0o755)
+    path = f"{tools}{os.pathsep}{os.environ['PATH']}"
+    with exechost.load_executor("local", log_dir=str(tmp_path)) as executor:
+        executor.queue_command("found", ["exechost-tool"], executor_config={"env": {"PATH": path}})
+        executor.queue_command("not-on-host-path", ["exechost-tool"])
+    events = executor.get_event_buffer()
+    assert events["found"].state == "success"
+    assert Path(events["found"].info.log or "").read_text() == "tool ran\n"
+    assert "No such file or directory" in (events["not-on-host-path"].info.error or "")
+
+
 def test_a_timeout_kills_the_whole_tree_and_fails_the_task(tmp_path, marker):
     began = time.monotonic()
     with exechost.load_executor("local", log_dir=str(tmp_path)) as executor:

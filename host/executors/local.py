@@ -29,9 +29,9 @@ from exechost.hookspecs import Capabilities, hookimpl
 from exechost.process import (
     HAVE_PIDFD,
     ProcessOptions,
+    create_log,
     finished_info,
     kill_group,
-    log_path_for,
     parse_options,
     reap,
     spawn,
@@ -104,14 +104,16 @@ class LocalBackend:
         except SettingsError as exc:
             executor.fail(key, TaskInfo(error=str(exc)))
             return None
-        log_path = log_path_for(self.log_dir, key)
+        log_path, log_fd = create_log(self.log_dir, key)
         deadline = None if options.timeout is None else time.monotonic() + options.timeout
         with signals_deferred():  # a signal now must not lose the child between the two calls
             try:
-                process = spawn(command, log_path, options)
+                process = spawn(command, log_path, options, log_fd=log_fd)
             except (OSError, ValueError) as exc:  # no such command, a bad cwd, a NUL in an argv
                 executor.fail(key, TaskInfo(error=str(exc), log=str(log_path)))
                 return None
+            finally:
+                os.close(log_fd)
             self._reaper.watch(_Child(key, process, log_path, deadline))
         return str(process.pid)
 
