@@ -33,6 +33,7 @@ from exechost.tasks import (
     check_executor_config,
     check_key,
 )
+from exechost.wakeup import Wakeup
 
 logger = logging.getLogger("exechost")
 
@@ -94,7 +95,7 @@ class Executor(LifecycleContext):
         self._running: dict[TaskKey, TaskInfo] = {}
         self._events = EventBuffer()
         self._lock = threading.Lock()
-        self._progress = threading.Event()
+        self._progress = Wakeup()
         hook = self.hooks.hook
         self._on_queued = hook.executor_task_queued
         self._on_state_changed = hook.executor_task_state_changed
@@ -235,9 +236,7 @@ class Executor(LifecycleContext):
         Returns whether a report arrived. Reports that came since the last call count, so a loop
         of ``heartbeat()`` then ``wait()`` never misses one.
         """
-        arrived = self._progress.wait(timeout)
-        self._progress.clear()
-        return arrived
+        return self._progress.wait(timeout)
 
     def end(self) -> None:
         """Heartbeat until no task is queued or running, then end the backend (``executor_end``).

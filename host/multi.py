@@ -8,7 +8,6 @@ with different settings (``[executors.gpu] backend = "local"``), and routing by 
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -24,6 +23,7 @@ from exechost.hookspecs import hookimpl
 from exechost.lifecycle import LifecycleContext
 from exechost.states import TaskInfo, TaskState
 from exechost.tasks import QueuedTask, TaskKey
+from exechost.wakeup import Wakeup
 
 V = TypeVar("V")
 
@@ -50,7 +50,7 @@ class _MergedView(Mapping[TaskKey, V]):
 class _Wakeup:
     """An observer that wakes :meth:`MultiExecutor.wait` when a task of any executor finishes."""
 
-    def __init__(self, progress: threading.Event) -> None:
+    def __init__(self, progress: Wakeup) -> None:
         self._progress = progress
 
     @hookimpl
@@ -100,7 +100,7 @@ class MultiExecutor(LifecycleContext):
         self.default = default
         self.queues: Mapping[str, str] = MappingProxyType(dict(queues or {}))
         self.parallelism = parallelism
-        self._progress = threading.Event()
+        self._progress = Wakeup()
         self._turn = 0
         wakeup = _Wakeup(self._progress)
         for executor in self.executors.values():
@@ -218,9 +218,7 @@ class MultiExecutor(LifecycleContext):
         Returns whether one did. Ends since the last call count, so a loop of ``heartbeat()`` then
         ``wait()`` never misses one.
         """
-        arrived = self._progress.wait(timeout)
-        self._progress.clear()
-        return arrived
+        return self._progress.wait(timeout)
 
     def end(self) -> None:
         """Heartbeat until no task is queued or running anywhere, then end every executor."""
