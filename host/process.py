@@ -16,7 +16,7 @@ import select
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -148,8 +148,17 @@ def finished_info(
     )
 
 
-def run(command: Sequence[str], log_path: Path, options: ProcessOptions = _NO_OPTIONS) -> TaskInfo:
+def run(
+    command: Sequence[str],
+    log_path: Path,
+    options: ProcessOptions = _NO_OPTIONS,
+    on_spawn: Callable[[subprocess.Popen[bytes]], None] | None = None,
+) -> TaskInfo:
     """Run ``command`` to its end (or its timeout) and describe how it ended.
+
+    :param on_spawn: called with the process as soon as it has started, e.g. to record it where
+        another thread can :func:`kill_group` it (a worker's cancel or terminate request). If it
+        raises, the process group is killed and the error propagates.
 
     Never raises for the command's own failure: a command that cannot start gives a
     :class:`TaskInfo` with the OS error and no return code.
@@ -159,6 +168,8 @@ def run(command: Sequence[str], log_path: Path, options: ProcessOptions = _NO_OP
     except OSError as exc:
         return TaskInfo(error=str(exc), log=str(log_path), ended_at=time.time())
     try:
+        if on_spawn is not None:
+            on_spawn(process)
         exited = wait_for_exit(process, options.timeout)
         if not exited:
             kill_group(process)
