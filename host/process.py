@@ -18,7 +18,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from exechost.settings import build_settings
 from exechost.states import TaskInfo
@@ -47,15 +47,30 @@ class ProcessOptions:
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
 
 
-def parse_options(key: TaskKey, executor_config: Mapping[str, Any]) -> ProcessOptions:
+OptionsT = TypeVar("OptionsT", bound=ProcessOptions)
+
+
+@overload
+def parse_options(key: TaskKey, executor_config: Mapping[str, Any]) -> ProcessOptions: ...
+@overload
+def parse_options(
+    key: TaskKey, executor_config: Mapping[str, Any], options_class: type[OptionsT]
+) -> OptionsT: ...
+def parse_options(
+    key: TaskKey,
+    executor_config: Mapping[str, Any],
+    options_class: type[ProcessOptions] = ProcessOptions,
+) -> ProcessOptions:
     """Validate a task's ``executor_config`` as :class:`ProcessOptions`.
 
+    :param options_class: a backend's subclass of :class:`ProcessOptions` with options of its own
+        (a frozen dataclass whose added fields have defaults).
     :raises exechost.SettingsError: naming the task, the bad key and the accepted keys.
     """
     if not executor_config:
-        return _NO_OPTIONS
+        return _NO_OPTIONS if options_class is ProcessOptions else options_class()
     options: ProcessOptions = build_settings(
-        ProcessOptions, executor_config, owner=f"task {key!r} (executor_config)"
+        options_class, executor_config, owner=f"task {key!r} (executor_config)"
     )
     return options
 
