@@ -1,0 +1,138 @@
+"""The ``dask`` executor backend: each task's command runs on a Dask distributed worker."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from distributed import Client, LocalCluster
+from exechost.errors import SettingsError
+from exechost.executor import Executor
+from exechost.executors.local import LocalSettings, make_log_dir
+from exechost.hookspecs import hookimpl
+from exechost.process import log_path_for, parse_options
+from exechost.states import TaskInfo
+from exechost.tasks import TaskKey
+
+from exechost_dask.collector import Collector
+from exechost_dask.settings import DaskSettings, DaskTaskOptions
+from exechost_dask.worker import kill_tasks, run_task
+
+logger = logging.getLogger("exechost_dask")
+
+
+class DaskBackend:
+    """Submits each task to Dask as a call of :func:`exechost_dask.worker.run_task`."""
+
+    Settings = DaskSettings
+    default_parallelism = 0
+    """No limit of the host's own: Dask queues what its workers cannot run yet."""
+
+    def __init__(self, settings: DaskSettings) -> None:
+        self.settings = settings
+        self.cluster: LocalCluster | None = None
+        self.client: Client | None = None
+        self.log_dir: Path | None = None
+        self._collector: Collector | None = None
+
+    @hookimpl
+    def executor_start(self, executor: Executor) -> None:
+        self.log_dir = make_log_dir(LocalSettings(log_dir=self.settings.log_dir))
+        address = self.settings.scheduler_address
+        try:
+            if address is None:
+                self.cluster = start_local_cluster(self.settings)
+                address = self.cluster.scheduler_address
+            self.client = Client(
+                address, timeout=self.settings.connect_timeout, set_as_default=False
+            )
+        except BaseException:
+            self._close()
+            raise
+        self._collector = Collector(executor, self.client)
+
+    @hookimpl
+    def executor_execute_async(
+        self,
+        executor: Executor,
+        key: TaskKey,
+        command: Sequence[str],
+        executor_config: Mapping[str, Any],
+    ) -> str | None:
+        assert self.client is not None and self._collector is not None and self.log_dir
+        try:
+            options = parse_options(key, executor_config, DaskTaskOptions)
+        except SettingsError as exc:
+            executor.fail(key, TaskInfo(error=str(exc)))
+            return None
+        task_id = f"exechost-{uuid.uuid4().hex}"
+        log_path = str(log_path_for(self.log_dir, key))
+        future = self.client.submit(
+            run_task,
+            task_id,
+            list(command),
+            log_path,
+            options,
+            key=task_id,
+            pure=False,
+            resources=options.resources,
+        )
+        self._collector.watch(key, future, log_path)
+        return task_id
+
+    @hookimpl
+    def executor_end(self) -> None:
+        if self._collector is not None:
+            self._collector.stop()
+        self._close()
+
+    @hookimpl
+    def executor_terminate(self) -> None:
+        try:
+            if self._collector is not None and self.client is not None:
+                self._collector.silence()
+                self._kill(self.client, self._collector.pending())
+                self._collector.stop()
+        finally:
+            self._close()
+
+    @staticmethod
+    def _kill(client: Client, futures: list[Any]) -> None:
+        """Cancel ``futures``, then kill the processes of those a worker is running already."""
+        if not futures:
+            return
+        client.cancel(futures, force=True)
+        task_ids = [future.key for future in futures]
+        outcomes = client.run(kill_tasks, task_ids, on_error="return")
+        for worker, outcome in outcomes.items():
+            if isinstance(outcome, BaseException):
+                logger.error(
+                    "exechost-dask: killing tasks on worker %s failed: %s", worker, outcome
+                )
+
+    def _close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+
+
+def start_local_cluster(settings: DaskSettings) -> LocalCluster:
+    """The embedded cluster that ``settings`` describe, on 127.0.0.1 and without dashboards."""
+    scheduler_options: dict[str, Any] = {}
+    if settings.allowed_failures is not None:
+        scheduler_options["allowed_failures"] = settings.allowed_failures
+    return LocalCluster(
+        n_workers=settings.n_workers,
+        threads_per_worker=settings.threads_per_worker,
+        processes=settings.processes,
+        host="127.0.0.1",
+        dashboard_address=None,
+        scheduler_kwargs=scheduler_options,
+        resources=settings.worker_resources,
+    )

@@ -1,0 +1,76 @@
+"""What runs on a Dask worker: one exechost task as a process tree, and the means to kill it.
+
+Dask runs :func:`run_task` in a worker thread, which it cannot stop. So the task's process is
+recorded in this worker process's registry while it runs, and :func:`kill_tasks` (sent to every
+worker with ``Client.run``) kills the process groups of the tasks it names: the thread then sees
+its process exit and returns.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import threading
+import time
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+from exechost.process import ProcessOptions, kill_group, run
+from exechost.states import TaskInfo
+
+DOOMED_MEMORY = 600.0
+"""Seconds a kill request is remembered for a task that has not started on this worker, in case
+its start was already on its way when the request came."""
+
+_lock = threading.Lock()
+_running: dict[str, subprocess.Popen[bytes]] = {}  # by task id (the Dask key)
+_doomed: dict[str, float] = {}  # task id -> when a kill request found it not running here
+
+
+def run_task(
+    task_id: str, command: Sequence[str], log_path: str, options: ProcessOptions
+) -> TaskInfo:
+    """Run one task's ``command`` to its end (or timeout, or kill) with exechost's process duties.
+
+    :param task_id: the task's Dask key, by which :func:`kill_tasks` finds it.
+    :param log_path: the log file; its directory is made if this worker has none (a worker on
+        another machine).
+    """
+    path = Path(log_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return run(command, path, options, on_spawn=functools.partial(_register, task_id))
+    finally:
+        with _lock:
+            _running.pop(task_id, None)
+
+
+def _register(task_id: str, process: subprocess.Popen[bytes]) -> None:
+    with _lock:
+        doomed = _doomed.pop(task_id, None) is not None
+        if not doomed:
+            _running[task_id] = process
+    if doomed:
+        kill_group(process)
+
+
+def kill_tasks(task_ids: Collection[str]) -> int:
+    """Kill the process groups of the named tasks running on this worker; return how many.
+
+    A named task that starts here later (its start crossed this request) is killed as it starts.
+    """
+    now = time.monotonic()
+    with _lock:
+        for task_id, doomed_at in list(_doomed.items()):
+            if now - doomed_at > DOOMED_MEMORY:
+                del _doomed[task_id]
+        victims = []
+        for task_id in task_ids:
+            process = _running.get(task_id)
+            if process is None:
+                _doomed[task_id] = now
+            else:
+                victims.append(process)
+    for process in victims:
+        kill_group(process)
+    return len(victims)
