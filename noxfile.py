@@ -10,6 +10,7 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "tests", "core"]
 
 PLUGINS = sorted(str(path.parent) for path in Path("plugins").glob("*/pyproject.toml"))
+PLUGIN_PACKAGES = sorted(Path(plugin).name.replace("-", "_") for plugin in PLUGINS)
 PLUGIN_TESTS = sorted(str(path) for path in Path("plugins").glob("*/tests"))
 MAIN_PYTHON = "3.11"
 OTHER_PYTHONS = ["3.10", "3.12", "3.13"]
@@ -35,4 +36,4 @@ def lint(session: nox.Session) -> None:
     session.install("ruff==0.17.5", "mypy==2.4.1", ".", *PLUGINS)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("mypy", "-p", "exechost")
+    session.run("mypy", "-p", "exechost", *(f"--package={package}" for package in PLUGIN_PACKAGES))

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from distributed import Client, LocalCluster
+from distributed import Client, Future, LocalCluster
 from exechost.errors import SettingsError
 from exechost.executor import Executor
 from exechost.executors.local import LocalSettings, make_log_dir
@@ -19,7 +19,7 @@ from exechost.tasks import TaskKey
 
 from exechost_dask.collector import Collector
 from exechost_dask.settings import DaskSettings, DaskTaskOptions
-from exechost_dask.worker import kill_tasks, run_task
+from exechost_dask.worker import TaskReaper, kill_tasks, run_task
 
 logger = logging.getLogger("exechost_dask")
 
@@ -49,6 +49,7 @@ class DaskBackend:
             self.client = Client(
                 address, timeout=self.settings.connect_timeout, set_as_default=False
             )
+            self.client.register_plugin(TaskReaper())
         except BaseException:
             self._close()
             raise
@@ -100,7 +101,7 @@ class DaskBackend:
             self._close()
 
     @staticmethod
-    def _kill(client: Client, futures: list[Any]) -> None:
+    def _kill(client: Client, futures: list[Future[TaskInfo]]) -> None:
         """Cancel ``futures``, then kill the processes of those a worker is running already."""
         if not futures:
             return
@@ -123,7 +124,11 @@ class DaskBackend:
 
 
 def start_local_cluster(settings: DaskSettings) -> LocalCluster:
-    """The embedded cluster that ``settings`` describe, on 127.0.0.1 and without dashboards."""
+    """The embedded cluster that ``settings`` describe, listening on 127.0.0.1 only.
+
+    The scheduler's HTTP server (health checks, and the dashboard if bokeh is installed) takes a
+    free port, so that clusters started side by side never fight over Dask's default 8787.
+    """
     scheduler_options: dict[str, Any] = {}
     if settings.allowed_failures is not None:
         scheduler_options["allowed_failures"] = settings.allowed_failures
@@ -132,7 +137,7 @@ def start_local_cluster(settings: DaskSettings) -> LocalCluster:
         threads_per_worker=settings.threads_per_worker,
         processes=settings.processes,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
         scheduler_kwargs=scheduler_options,
         resources=settings.worker_resources,
     )

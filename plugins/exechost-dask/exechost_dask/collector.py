@@ -20,7 +20,7 @@ logger = logging.getLogger("exechost_dask")
 @dataclasses.dataclass(frozen=True)
 class _Submitted:
     key: TaskKey
-    future: Future
+    future: Future[TaskInfo]
     log_path: str
 
 
@@ -36,20 +36,20 @@ class Collector:
     def __init__(self, executor: Executor, client: Client) -> None:
         self._executor = executor
         self._client = client
-        self._submitted: dict[str, _Submitted] = {}  # by Dask key
-        self._ended: queue.SimpleQueue[Future | None] = queue.SimpleQueue()
+        self._submitted: dict[object, _Submitted] = {}  # by Dask key
+        self._ended: queue.SimpleQueue[Future[TaskInfo] | None] = queue.SimpleQueue()
         self._silenced = False
         self._thread = threading.Thread(
             target=self._run, name="exechost-dask-collector", daemon=True
         )
         self._thread.start()
 
-    def watch(self, key: TaskKey, future: Future, log_path: str) -> None:
+    def watch(self, key: TaskKey, future: Future[TaskInfo], log_path: str) -> None:
         """Report the end of ``future``, the task ``key`` whose output goes to ``log_path``."""
         self._submitted[future.key] = _Submitted(key, future, log_path)
         future.add_done_callback(self._ended.put)
 
-    def pending(self) -> list[Future]:
+    def pending(self) -> list[Future[TaskInfo]]:
         """The futures of the tasks not reported yet."""
         return [submitted.future for submitted in list(self._submitted.values())]
 
@@ -78,11 +78,11 @@ class Collector:
             if len(futures) < len(batch):
                 return
 
-    def _report(self, futures: Sequence[Future]) -> None:
+    def _report(self, futures: Sequence[Future[TaskInfo]]) -> None:
         finished = [future for future in futures if future.status == "finished"]
         if finished:
             try:
-                infos = self._client.gather(finished)
+                infos: list[TaskInfo] = self._client.gather(finished)
             except Exception:  # one of them is lost: fetch each on its own to find which
                 infos = [_result_of(future) for future in finished]
             for future, info in zip(finished, infos, strict=True):
@@ -94,7 +94,7 @@ class Collector:
             elif future.status == "cancelled":
                 self._finish(future, TaskInfo(error="cancelled in Dask"))
 
-    def _finish(self, future: Future, info: TaskInfo) -> None:
+    def _finish(self, future: Future[TaskInfo], info: TaskInfo) -> None:
         submitted = self._submitted.pop(future.key, None)
         if submitted is None or self._silenced:
             return
@@ -111,7 +111,7 @@ class Collector:
             self._executor.fail(submitted.key, info)
 
 
-def _result_of(future: Future) -> TaskInfo:
+def _result_of(future: Future[TaskInfo]) -> TaskInfo:
     try:
         info: TaskInfo = future.result()
     except Exception as exc:

@@ -3,7 +3,8 @@
 Dask runs :func:`run_task` in a worker thread, which it cannot stop. So the task's process is
 recorded in this worker process's registry while it runs, and :func:`kill_tasks` (sent to every
 worker with ``Client.run``) kills the process groups of the tasks it names: the thread then sees
-its process exit and returns.
+its process exit and returns. :class:`TaskReaper`, a worker plugin, kills the tasks of a worker
+that closes, and those a dead worker left behind (see :mod:`exechost_dask.orphans`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
+from distributed import Worker
+from distributed.diagnostics.plugin import WorkerPlugin
 from exechost.process import ProcessOptions, kill_group, run
 from exechost.states import TaskInfo
+
+from exechost_dask import orphans
 
 DOOMED_MEMORY = 600.0
 """Seconds a kill request is remembered for a task that has not started on this worker, in case
@@ -38,14 +43,18 @@ def run_task(
     """
     path = Path(log_path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    notes: list[Path | None] = []
     try:
-        return run(command, path, options, on_spawn=functools.partial(_register, task_id))
+        return run(command, path, options, on_spawn=functools.partial(_register, task_id, notes))
     finally:
         with _lock:
             _running.pop(task_id, None)
+        for note in notes:
+            orphans.forget(note)
 
 
-def _register(task_id: str, process: subprocess.Popen[bytes]) -> None:
+def _register(task_id: str, notes: list[Path | None], process: subprocess.Popen[bytes]) -> None:
+    notes.append(orphans.record(process.pid))
     with _lock:
         doomed = _doomed.pop(task_id, None) is not None
         if not doomed:
@@ -54,10 +63,11 @@ def _register(task_id: str, process: subprocess.Popen[bytes]) -> None:
         kill_group(process)
 
 
-def kill_tasks(task_ids: Collection[str]) -> int:
+def kill_tasks(task_ids: Collection[str] | None) -> int:
     """Kill the process groups of the named tasks running on this worker; return how many.
 
     A named task that starts here later (its start crossed this request) is killed as it starts.
+    ``None`` names every task running here.
     """
     now = time.monotonic()
     with _lock:
@@ -65,7 +75,7 @@ def kill_tasks(task_ids: Collection[str]) -> int:
             if now - doomed_at > DOOMED_MEMORY:
                 del _doomed[task_id]
         victims = []
-        for task_id in task_ids:
+        for task_id in _running if task_ids is None else task_ids:
             process = _running.get(task_id)
             if process is None:
                 _doomed[task_id] = now
@@ -74,3 +84,18 @@ def kill_tasks(task_ids: Collection[str]) -> int:
     for process in victims:
         kill_group(process)
     return len(victims)
+
+
+class TaskReaper(WorkerPlugin):
+    """Kills the task processes that would outlive their worker.
+
+    On a worker's start, those of dead workers on the same machine; on its close, its own.
+    """
+
+    name = "exechost-dask-task-reaper"
+
+    def setup(self, worker: Worker) -> None:
+        orphans.kill_orphans()
+
+    def teardown(self, worker: Worker) -> None:
+        kill_tasks(None)
