@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +18,30 @@ from exechost.process import log_path_for, parse_options
 from exechost.states import TaskInfo
 from exechost.tasks import TaskKey
 
-from exechost_dask.collector import Collector
+from exechost_dask.collector import Collector, Watched
 from exechost_dask.settings import DaskSettings, DaskTaskOptions
 from exechost_dask.worker import TaskReaper, kill_tasks, run_task
 
 logger = logging.getLogger("exechost_dask")
 
 
+@dataclass(frozen=True)
+class _Submission:
+    key: TaskKey
+    task_id: str
+    command: list[str]
+    log_path: str
+    options: DaskTaskOptions
+
+
 class DaskBackend:
-    """Submits each task to Dask as a call of :func:`exechost_dask.worker.run_task`."""
+    """Submits each task to Dask as a call of :func:`exechost_dask.worker.run_task`.
+
+    ``executor_execute_async`` prepares a task and names its Dask key (the task's external id);
+    ``executor_sync``, which ends the same heartbeat, submits every task prepared since the last
+    one with a single ``Client.map`` per set of resources: one graph update for the scheduler
+    instead of one per task.
+    """
 
     Settings = DaskSettings
     default_parallelism = 0
@@ -37,6 +53,7 @@ class DaskBackend:
         self.client: Client | None = None
         self.log_dir: Path | None = None
         self._collector: Collector | None = None
+        self._unsubmitted: list[_Submission] = []
 
     @hookimpl
     def executor_start(self, executor: Executor) -> None:
@@ -63,7 +80,7 @@ class DaskBackend:
         command: Sequence[str],
         executor_config: Mapping[str, Any],
     ) -> str | None:
-        assert self.client is not None and self._collector is not None and self.log_dir
+        assert self.log_dir is not None
         try:
             options = parse_options(key, executor_config, DaskTaskOptions)
         except SettingsError as exc:
@@ -71,18 +88,40 @@ class DaskBackend:
             return None
         task_id = f"exechost-{uuid.uuid4().hex}"
         log_path = str(log_path_for(self.log_dir, key))
-        future = self.client.submit(
-            run_task,
-            task_id,
-            list(command),
-            log_path,
-            options,
-            key=task_id,
-            pure=False,
-            resources=options.resources,
-        )
-        self._collector.watch(key, future, log_path)
+        self._unsubmitted.append(_Submission(key, task_id, list(command), log_path, options))
         return task_id
+
+    @hookimpl
+    def executor_sync(self, executor: Executor) -> None:
+        """Submit the tasks started in this heartbeat, in one graph per set of resources."""
+        assert self.client is not None and self._collector is not None
+        unsubmitted, self._unsubmitted = self._unsubmitted, []
+        by_resources: dict[tuple[tuple[str, float], ...], list[_Submission]] = {}
+        for submission in unsubmitted:
+            resources = tuple(sorted((submission.options.resources or {}).items()))
+            by_resources.setdefault(resources, []).append(submission)
+        for resources, batch in by_resources.items():
+            task_ids = [submission.task_id for submission in batch]
+            try:
+                futures = self.client.map(
+                    run_task,
+                    task_ids,
+                    [submission.command for submission in batch],
+                    [submission.log_path for submission in batch],
+                    [submission.options for submission in batch],
+                    key=task_ids,
+                    pure=False,
+                    resources=dict(resources) or None,
+                )
+            except Exception as exc:
+                error = f"submitting to Dask failed: {type(exc).__name__}: {exc}"
+                for submission in batch:
+                    executor.fail(submission.key, TaskInfo(error=error, log=submission.log_path))
+                continue
+            self._collector.watch(
+                Watched(submission.key, future, submission.log_path)
+                for submission, future in zip(batch, futures, strict=True)
+            )
 
     @hookimpl
     def executor_end(self) -> None:
@@ -93,6 +132,7 @@ class DaskBackend:
     @hookimpl
     def executor_terminate(self) -> None:
         try:
+            self._unsubmitted.clear()
             if self._collector is not None and self.client is not None:
                 self._collector.silence()
                 self._kill(self.client, self._collector.pending())
@@ -101,7 +141,7 @@ class DaskBackend:
             self._close()
 
     @staticmethod
-    def _kill(client: Client, futures: list[Future[TaskInfo]]) -> None:
+    def _kill(client: Client, futures: list[Future[TaskInfo | None]]) -> None:
         """Cancel ``futures``, then kill the processes of those a worker is running already."""
         if not futures:
             return

@@ -34,23 +34,29 @@ _doomed: dict[str, float] = {}  # task id -> when a kill request found it not ru
 
 def run_task(
     task_id: str, command: Sequence[str], log_path: str, options: ProcessOptions
-) -> TaskInfo:
+) -> TaskInfo | None:
     """Run one task's ``command`` to its end (or timeout, or kill) with exechost's process duties.
 
     :param task_id: the task's Dask key, by which :func:`kill_tasks` finds it.
     :param log_path: the log file; its directory is made if this worker has none (a worker on
         another machine).
+    :returns: ``None`` when the command succeeded: the client learns that from the result's type
+        alone, without fetching it (see :mod:`exechost_dask.collector`); otherwise the
+        :class:`exechost.TaskInfo` that says how it failed. Never raises for the command's
+        failure, so Dask's worker log does not repeat each failed task with its arguments (its
+        environment, perhaps secrets).
     """
     path = Path(log_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     notes: list[Path | None] = []
     try:
-        return run(command, path, options, on_spawn=functools.partial(_register, task_id, notes))
+        info = run(command, path, options, on_spawn=functools.partial(_register, task_id, notes))
     finally:
         with _lock:
             _running.pop(task_id, None)
         for note in notes:
             orphans.forget(note)
+    return None if info.error is None else info
 
 
 def _register(task_id: str, notes: list[Path | None], process: subprocess.Popen[bytes]) -> None:

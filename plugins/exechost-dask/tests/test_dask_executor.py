@@ -14,7 +14,7 @@ from pathlib import Path
 import exechost
 import pytest
 from dask_helpers import kill_marked, listening_addresses, processes_marked, wait_until
-from distributed import Client, LocalCluster
+from distributed import Client, Future, LocalCluster
 from exechost import BackendError, SettingsError, TaskState
 from exechost_dask import DaskBackend
 
@@ -357,3 +357,20 @@ def test_an_unreachable_scheduler_fails_start_with_the_address(tmp_path):
         executor.start()
     with pytest.raises(exechost.ExecutorStateError):
         executor.queue_command("late", ["true"])
+
+
+def test_a_task_cancelled_in_dask_by_someone_else_fails_with_the_reason(cluster, tmp_path, marker):
+    try:
+        with load(cluster, tmp_path) as executor:
+            executor.queue_command(
+                "cancelled", ["sleep", "60"], executor_config={"env": {"MARKER": marker}}
+            )
+            executor.heartbeat()
+            dask_key = executor.running["cancelled"].external_id
+            with Client(cluster.scheduler_address, set_as_default=False) as other:
+                other.cancel([Future(dask_key, other)], force=True)
+        event = executor.get_event_buffer()["cancelled"]
+        assert event.state is TaskState.FAILED
+        assert "cancel" in event.info.error.lower()
+    finally:
+        kill_marked(marker)
