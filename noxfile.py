@@ -7,7 +7,7 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "tests", "core"]
+nox.options.sessions = ["lint", "tests", "core", "docs"]
 
 PLUGINS = sorted(str(path.parent) for path in Path("plugins").glob("*/pyproject.toml"))
 PLUGIN_PACKAGES = sorted(Path(plugin).name.replace("-", "_") for plugin in PLUGINS)
@@ -33,7 +33,20 @@ def core(session: nox.Session) -> None:
 @nox.session(python=MAIN_PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff and mypy (strict) over the host, the hookspecs and the plugins."""
-    session.install("ruff==0.17.5", "mypy==2.4.1", ".", *PLUGINS)
+    session.install("ruff==0.17.5", "mypy==2.4.1", ".[testing]", *PLUGINS)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "-p", "exechost", *(f"--package={package}" for package in PLUGIN_PACKAGES))
+
+
+@nox.session(python=MAIN_PYTHON)
+def docs(session: nox.Session) -> None:
+    """The documentation (docs/, Sphinx + MyST), warnings as errors, into docs/_build/html."""
+    session.install(
+        "sphinx==9.0.4",
+        "myst-parser==5.2.0",
+        "furo==2025.12.19",
+        ".[testing]",
+        "./plugins/exechost-tutorial",
+    )
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")

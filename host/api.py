@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from exechost.contract import check_backend
 from exechost.discovery import find_executor
 from exechost.errors import SettingsError
 from exechost.executor import Executor
@@ -35,7 +36,10 @@ def load_executor(
     :param plugins: observer plugin objects to register with the executor.
     :param settings: the backend's settings, validated against its ``Settings`` dataclass.
     :raises ExecutorNotFoundError: for an unknown name, listing the installed executors.
-    :raises PluginLoadError: when the executor's distribution fails to import.
+    :raises PluginLoadError: when the executor's distribution fails to import, or its
+        ``capabilities`` is not an :class:`exechost.hookspecs.Capabilities`.
+    :raises IncompatiblePluginError: when the backend's ``exechost_api`` range excludes this
+        exechost's :data:`exechost.hookspecs.API_VERSION`, naming both.
     :raises SettingsError: for an unknown setting, a wrong type or a missing value.
 
     Example::
@@ -50,12 +54,16 @@ def load_executor(
     if isinstance(executor, str):
         entry = find_executor(executor)
         name, origin = executor, entry.origin
-        backend = instantiate_backend(entry.load(), settings, name)
+        backend_class = entry.load()
+        check_backend(backend_class, name, origin)
+        backend = instantiate_backend(backend_class, settings, name)
     elif isinstance(executor, type):
         name = getattr(executor, "name", None) or executor.__name__
+        check_backend(executor, name, origin)
         backend = instantiate_backend(executor, settings, name)
     else:
         name = getattr(executor, "name", None) or type(executor).__name__
+        check_backend(executor, name, origin)
         if settings:
             raise SettingsError(
                 f"executor {name!r} is a backend object, which is already configured; settings "

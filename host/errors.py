@@ -30,6 +30,10 @@ class PluginLoadError(ExecHostError, ImportError):
     """An installed plugin could not be imported or is not usable."""
 
 
+class IncompatiblePluginError(PluginLoadError):
+    """An installed plugin does not support this exechost's API version (see ``exechost_api``)."""
+
+
 class SettingsError(ExecHostError, ValueError):
     """A backend's settings are invalid: unknown key, wrong type or missing value."""
 

@@ -12,6 +12,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 from exechost import shutdown
+from exechost.contract import capabilities_of, check_task_options
 from exechost.errors import BackendError, DuplicateTaskError, ExecutorStateError, InvalidTaskError
 from exechost.events import EventBatch, EventBuffer
 from exechost.hooks import ExecutorHooks
@@ -72,6 +73,8 @@ class Executor:
         self.backend = backend
         self.parallelism = parallelism
         self.hooks = ExecutorHooks(backend, name, origin)
+        self.capabilities = capabilities_of(backend, name)
+        """What the backend declares it can do, an :class:`exechost.hookspecs.Capabilities`."""
         self.phase = Phase.NEW
         self._queue = TaskQueue()
         self._running: dict[TaskKey, TaskInfo] = {}
@@ -154,7 +157,8 @@ class Executor:
         :param priority: higher starts first; equal priorities start in the order queued.
         :param queue: the queue the task belongs to, passed to the backend.
         :param executor_config: per-task options for the backend (``env``, ``cwd``, ``timeout``).
-        :raises InvalidTaskError: for a bad key, command, priority or executor_config.
+        :raises InvalidTaskError: for a bad key, command, priority or executor_config (a key the
+            backend's :attr:`capabilities` do not list, or a value of the wrong type).
         :raises DuplicateTaskError: when ``key`` is already queued or running.
         :raises ExecutorStateError: when the executor has ended.
         """
@@ -167,6 +171,7 @@ class Executor:
         if queue is not None and type(queue) is not str:
             raise InvalidTaskError(f"task {key!r}: queue must be a str or None, got {queue!r}")
         config = check_executor_config(key, executor_config)
+        check_task_options(self.capabilities, key, config, self.name)
         if self.has_task(key):
             where = "queued" if key in self._queue else "running"
             raise DuplicateTaskError(

@@ -23,9 +23,10 @@ from typing import Any
 
 from exechost.errors import SettingsError
 from exechost.executor import Executor
-from exechost.hookspecs import hookimpl
+from exechost.hookspecs import Capabilities, hookimpl
 from exechost.process import (
     HAVE_PIDFD,
+    ProcessOptions,
     finished_info,
     kill_group,
     log_path_for,
@@ -73,6 +74,10 @@ class LocalBackend:
 
     Settings = LocalSettings
     default_parallelism = os.cpu_count() or 1
+    exechost_api = ">=1.0,<2"
+    capabilities = Capabilities(
+        can_cancel_running=True, ordered_start=True, executor_config=ProcessOptions
+    )
 
     def __init__(self, settings: LocalSettings) -> None:
         self.settings = settings

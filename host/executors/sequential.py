@@ -13,8 +13,8 @@ from typing import Any
 from exechost.errors import SettingsError
 from exechost.executor import Executor
 from exechost.executors.local import LocalSettings, make_log_dir
-from exechost.hookspecs import hookimpl
-from exechost.process import log_path_for, parse_options, run
+from exechost.hookspecs import Capabilities, hookimpl
+from exechost.process import ProcessOptions, log_path_for, parse_options, run
 from exechost.states import TaskInfo
 from exechost.tasks import TaskKey
 
@@ -24,6 +24,8 @@ class SequentialBackend:
 
     Settings = LocalSettings
     default_parallelism = 1
+    exechost_api = ">=1.0,<2"
+    capabilities = Capabilities(ordered_start=True, executor_config=ProcessOptions)
 
     def __init__(self, settings: LocalSettings) -> None:
         self.settings = settings

@@ -1,0 +1,161 @@
+"""A backend's declarations besides its hooks: the contract versions it supports and its
+capabilities, checked when it is loaded and when a task is queued for it."""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+import re
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from exechost.errors import (
+    IncompatiblePluginError,
+    InvalidTaskError,
+    PluginLoadError,
+    SettingsError,
+)
+from exechost.hookspecs import API_VERSION, API_VERSION_TEXT, DEFAULT_API_RANGE, Capabilities
+from exechost.settings import build_settings, describe_type
+from exechost.tasks import TaskKey
+
+_COMPARISONS: dict[str, Callable[[tuple[int, int], tuple[int, int]], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_CLAUSE = re.compile(r"\s*(>=|<=|==|!=|>|<)\s*(\d+)(?:\.(\d+))?\s*")
+_NO_CAPABILITIES = Capabilities()
+
+
+def declared_api_range(backend_class: Any) -> str:
+    """The ``exechost_api`` range a backend declares, or :data:`DEFAULT_API_RANGE`."""
+    declared = getattr(backend_class, "exechost_api", None)
+    return DEFAULT_API_RANGE if declared is None else declared
+
+
+def api_supported(api_range: str, version: tuple[int, int] = API_VERSION) -> bool:
+    """Whether ``version`` is inside ``api_range`` (e.g. ``">=1.2,<2"``).
+
+    :raises ValueError: when ``api_range`` is not comma-separated comparisons with versions
+        ``MAJOR`` or ``MAJOR.MINOR``.
+    """
+    if not isinstance(api_range, str) or not api_range.strip():
+        raise ValueError(f"exechost_api must be a non-empty string, e.g. {DEFAULT_API_RANGE!r}")
+    supported = True
+    for clause in api_range.split(","):
+        match = _CLAUSE.fullmatch(clause)
+        if match is None:
+            raise ValueError(
+                f"exechost_api {api_range!r}: cannot read {clause.strip()!r}; write comparisons "
+                f"(>=, <, ==, ...) with MAJOR.MINOR versions, e.g. {DEFAULT_API_RANGE!r}"
+            )
+        op, major, minor = match.groups()
+        bound = (int(major), int(minor or 0))
+        supported = supported and _COMPARISONS[op](version, bound)
+    return supported
+
+
+def api_incompatibility(backend_class: Any, name: str) -> str | None:
+    """Why the backend cannot work with this exechost, or ``None`` when it can."""
+    api_range = declared_api_range(backend_class)
+    how = "declares" if getattr(backend_class, "exechost_api", None) is not None else "is assumed"
+    try:
+        if api_supported(api_range):
+            return None
+    except ValueError as exc:
+        return f"executor {name!r} has an unreadable API declaration: {exc}"
+    from exechost import __version__  # the package imports this module
+
+    return (
+        f"executor {name!r} {how} to support exechost API {api_range}, but this exechost "
+        f"({__version__}) provides API {API_VERSION_TEXT}; install a version of the plugin "
+        f"that supports API {API_VERSION_TEXT}, or an exechost whose API it supports"
+    )
+
+
+def check_backend(backend_class: Any, name: str, origin: str | None) -> Capabilities:
+    """Refuse a backend this exechost cannot drive; return its capabilities.
+
+    :raises IncompatiblePluginError: when its ``exechost_api`` range excludes :data:`API_VERSION`.
+    :raises PluginLoadError: when its ``capabilities`` is not a :class:`Capabilities`.
+    """
+    problem = api_incompatibility(backend_class, name)
+    where = f" ({origin})" if origin else ""
+    if problem is not None:
+        raise IncompatiblePluginError(problem + where)
+    return capabilities_of(backend_class, name)
+
+
+def capabilities_of(backend: Any, name: str) -> Capabilities:
+    """The backend's declared :class:`Capabilities` (``Capabilities()`` when it declares none).
+
+    :raises PluginLoadError: when ``capabilities`` is something else.
+    """
+    declared = getattr(backend, "capabilities", None)
+    if declared is None:
+        return _NO_CAPABILITIES
+    if not isinstance(declared, Capabilities):
+        raise PluginLoadError(
+            f"executor {name!r}: its capabilities must be an exechost.hookspecs.Capabilities, "
+            f"got {declared!r}"
+        )
+    return declared
+
+
+def option_types(capabilities: Capabilities) -> dict[str, str] | None:
+    """The accepted ``executor_config`` keys and their types as text; ``None``: not declared."""
+    options = capabilities.executor_config
+    if options is None:
+        return None
+    hints = typing.get_type_hints(options)
+    return {
+        field.name: describe_type(hints[field.name])
+        for field in dataclasses.fields(options)
+        if field.init
+    }
+
+
+def check_task_options(
+    capabilities: Capabilities, key: TaskKey, executor_config: Mapping[str, Any], name: str
+) -> None:
+    """Refuse a task whose ``executor_config`` the backend does not accept.
+
+    :raises InvalidTaskError: naming the task, the bad key or value and the accepted keys.
+    """
+    options = capabilities.executor_config
+    if options is None or not executor_config:
+        return
+    try:
+        build_settings(
+            options, executor_config, owner=f"task {key!r} (executor_config of executor {name!r})"
+        )
+    except SettingsError as exc:
+        raise InvalidTaskError(str(exc)) from exc
+
+
+def capabilities_record(capabilities: Capabilities) -> dict[str, Any]:
+    """The capabilities as plain data (for JSON): each claim, and the ``executor_config`` keys
+    with their types (``None``: not declared)."""
+    record: dict[str, Any] = {
+        field.name: getattr(capabilities, field.name)
+        for field in dataclasses.fields(capabilities)
+        if field.name != "executor_config"
+    }
+    record["executor_config"] = option_types(capabilities)
+    return record
+
+
+def describe_capabilities(capabilities: Capabilities) -> str:
+    """The capabilities in a few words: ``"can_cancel_running, ordered_start; executor_config:
+    env, cwd, timeout"``."""
+    record = capabilities_record(capabilities)
+    options = record.pop("executor_config")
+    text = ", ".join(name for name, claimed in record.items() if claimed) or "no claims"
+    if options is not None:
+        text += f"; executor_config: {', '.join(options) or 'none'}"
+    return text

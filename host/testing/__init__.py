@@ -1,0 +1,26 @@
+"""Test kits for plugin authors: :class:`ExecutorConformance`, the executor conformance suite.
+
+Use it from a plugin's own tests by subclassing it (needs pytest, e.g. ``exechost[testing]``)::
+
+    import pytest
+    from exechost.testing import ExecutorConformance
+
+    class TestMyExecutor(ExecutorConformance):
+        executor = "my-executor"
+
+Importing this package is the only step: exechost registers no pytest plugin, so nothing changes
+in a test run that does not import it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# pytest rewrites the asserts of the suite (for its detailed failure messages) only when told so
+# before the module is first imported.
+pytest.register_assert_rewrite("exechost.testing.conformance")
+
+from exechost.testing.conformance import ExecutorConformance  # noqa: E402
+from exechost.testing.recorder import Recorder  # noqa: E402
+
+__all__ = ["ExecutorConformance", "Recorder"]

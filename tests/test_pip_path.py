@@ -1,0 +1,158 @@
+"""The pip path, as a user takes it: wheels of exechost and of a plugin (never editable installs)
+in a fresh virtual environment; then a broken and an incompatible plugin beside them.
+
+Slow (it builds wheels in isolated build environments, which pip fills from the package index or
+its cache), so marked ``slow``; it runs in the nox ``tests`` session like every other test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TUTORIAL_PLUGIN = REPO / "plugins" / "exechost-tutorial"
+
+pytestmark = pytest.mark.slow
+
+MISFITS_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=69"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "exechost-misfits"
+version = "0.3"
+dependencies = ["exechost"]
+
+[project.entry-points."exechost.executors"]
+broken = "exechost_misfits.broken:Backend"
+future = "exechost_misfits.future:Backend"
+"""
+
+MISFITS_MODULES = {
+    "__init__.py": "",
+    "broken.py": "import exechost_missing_dependency  # not installed: the import fails\n",
+    "future.py": textwrap.dedent(
+        """\
+        class Backend:
+            exechost_api = ">=7.0,<8"
+        """
+    ),
+}
+
+
+def run(argv: Sequence[str | Path], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [str(arg) for arg in argv], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, f"{argv} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def python_in(venv: Path, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` with the venv's interpreter, in ``cwd``; whatever its exit status."""
+    return subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new virtual environment, with only pip (the test runner's may have none: uv)."""
+    path = tmp_path_factory.mktemp("venv")
+    run([sys.executable, "-m", "venv", path])
+    return path
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory, fresh_venv: Path) -> dict[str, Path]:
+    """Wheels of exechost, of the tutorial plugin and of the misfits distribution."""
+    out = tmp_path_factory.mktemp("wheels")
+    misfits = tmp_path_factory.mktemp("misfits")
+    (misfits / "pyproject.toml").write_text(MISFITS_PYPROJECT)
+    package = misfits / "exechost_misfits"
+    package.mkdir()
+    for name, text in MISFITS_MODULES.items():
+        (package / name).write_text(text)
+    run([fresh_venv / "bin" / "python", "-m", "pip", "wheel", "--no-deps", "-q", "-w", out,
+         REPO, TUTORIAL_PLUGIN, misfits])  # fmt: skip
+    found = {path.name.split("-")[0]: path for path in out.glob("*.whl")}
+    assert set(found) == {"exechost", "exechost_tutorial", "exechost_misfits"}, found
+    return found
+
+
+@pytest.fixture(scope="module")
+def venv(fresh_venv: Path, wheels: dict[str, Path]) -> Path:
+    """The fresh environment with exechost and the tutorial plugin installed from their wheels."""
+    run([fresh_venv / "bin" / "python", "-m", "pip", "install", "-q",
+         wheels["exechost"], wheels["exechost_tutorial"]])  # fmt: skip
+    return fresh_venv
+
+
+RUN_TASKS = """
+import json, exechost
+with exechost.load_executor("threads", parallelism=2, log_dir="logs") as executor:
+    executor.queue_command("hello", ["sh", "-c", "echo hello from a wheel"])
+    executor.queue_command("fails", ["sh", "-c", "exit 4"])
+events = executor.get_event_buffer()
+print(json.dumps({
+    "module": exechost.__file__,
+    "backend": type(executor.backend).__module__,
+    "states": {key: [event.state.value, event.info.returncode] for key, event in events.items()},
+}))
+"""
+
+
+def test_plugin_from_wheels_runs_tasks(venv: Path, tmp_path: Path):
+    done = python_in(venv, RUN_TASKS, tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["module"].startswith(str(venv)), "exechost must come from the venv's wheel"
+    assert report["backend"] == "exechost_tutorial.backend"
+    assert report["states"] == {"hello": ["success", 0], "fails": ["failed", 4]}
+    assert (tmp_path / "logs" / "hello.log").read_text() == "hello from a wheel\n"
+
+
+@pytest.fixture(scope="module")
+def venv_with_misfits(venv: Path, wheels: dict[str, Path]) -> Path:
+    run([venv / "bin" / "python", "-m", "pip", "install", "-q", wheels["exechost_misfits"]])
+    return venv
+
+
+def test_broken_plugin_hurts_nothing_else_and_reports_the_real_import_error(
+    venv_with_misfits: Path, tmp_path: Path
+):
+    done = python_in(venv_with_misfits, RUN_TASKS, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["states"]["hello"] == ["success", 0]
+    selected = python_in(
+        venv_with_misfits, "import exechost; exechost.load_executor('broken')", tmp_path
+    )
+    assert selected.returncode == 1
+    last_line = selected.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("exechost.errors.PluginLoadError: ")
+    assert "'broken'" in last_line and "exechost-misfits 0.3" in last_line
+    assert "No module named 'exechost_missing_dependency'" in last_line
+
+
+def test_incompatible_plugin_is_refused_naming_both_versions(
+    venv_with_misfits: Path, tmp_path: Path
+):
+    selected = python_in(
+        venv_with_misfits, "import exechost; exechost.load_executor('future')", tmp_path
+    )
+    last_line = selected.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("exechost.errors.IncompatiblePluginError: "), selected.stderr
+    assert ">=7.0,<8" in last_line and "provides API 1.0" in last_line
+    assert "exechost-misfits 0.3" in last_line
