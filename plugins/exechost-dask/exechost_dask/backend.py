@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from distributed import Client, Future, LocalCluster
-from exechost.errors import SettingsError
 from exechost.executor import Executor
 from exechost.executors.local import LocalSettings, make_log_dir
-from exechost.hookspecs import hookimpl
+from exechost.hookspecs import Capabilities, hookimpl
 from exechost.process import log_path_for, parse_options
 from exechost.states import TaskInfo
 from exechost.tasks import TaskKey
@@ -46,6 +45,13 @@ class DaskBackend:
     Settings = DaskSettings
     default_parallelism = 0
     """No limit of the host's own: Dask queues what its workers cannot run yet."""
+    exechost_api = ">=1.0,<2"
+    capabilities = Capabilities(
+        can_cancel_running=True,
+        runs_elsewhere=True,
+        ordered_start=True,
+        executor_config=DaskTaskOptions,
+    )
 
     def __init__(self, settings: DaskSettings) -> None:
         self.settings = settings
@@ -74,18 +80,10 @@ class DaskBackend:
 
     @hookimpl
     def executor_execute_async(
-        self,
-        executor: Executor,
-        key: TaskKey,
-        command: Sequence[str],
-        executor_config: Mapping[str, Any],
-    ) -> str | None:
+        self, key: TaskKey, command: Sequence[str], executor_config: Mapping[str, Any]
+    ) -> str:
         assert self.log_dir is not None
-        try:
-            options = parse_options(key, executor_config, DaskTaskOptions)
-        except SettingsError as exc:
-            executor.fail(key, TaskInfo(error=str(exc)))
-            return None
+        options = parse_options(key, executor_config, DaskTaskOptions)  # checked when queued
         task_id = f"exechost-{uuid.uuid4().hex}"
         log_path = str(log_path_for(self.log_dir, key))
         self._unsubmitted.append(_Submission(key, task_id, list(command), log_path, options))
