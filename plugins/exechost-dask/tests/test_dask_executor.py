@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import os
 import re
@@ -11,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import exechost
@@ -332,34 +333,59 @@ def test_terminate_kills_running_tasks_and_leaves_no_process(
         kill_marked(marker)
 
 
-def test_a_running_scheduler_with_dask_cli_workers(tmp_path, marker):
-    """``dask scheduler`` and ``dask worker`` started as a user would, found by address."""
+@dataclasses.dataclass
+class DaskCLICluster:
+    address: str
+    scheduler: subprocess.Popen[bytes]
+    worker: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+def dask_cli_cluster(tmp_path: Path) -> Iterator[DaskCLICluster]:
+    """``dask scheduler`` and ``dask worker`` (one worker process under a nanny, two threads),
+    started as a user would, the scheduler configured to allow no failures; stopped by PID."""
     dask = str(Path(sys.executable).with_name("dask"))
-    address = f"tcp://127.0.0.1:{free_port()}"
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
     common = ["--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]
-    log = (tmp_path / "dask.log").open("wb")
-    servers = [
-        subprocess.Popen(
-            [dask, "scheduler", "--port", address.rsplit(":", 1)[1], *common],
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-    ]
-    try:
-        servers.append(
-            subprocess.Popen(
-                [dask, "worker", address, "--nworkers", "1", "--nthreads", "2", *common],
-                stdout=log,
-                stderr=log,
+    servers: list[subprocess.Popen[bytes]] = []
+    with (tmp_path / "dask.log").open("wb") as log:
+        try:
+            servers.append(
+                subprocess.Popen(
+                    [dask, "scheduler", "--port", str(port), *common],
+                    env=env,
+                    stdout=log,
+                    stderr=log,
+                )
             )
-        )
-        with Client(address, timeout=30, set_as_default=False) as client:
-            client.wait_for_workers(1, timeout=30)
-        started = tmp_path / "started"
+            servers.append(
+                subprocess.Popen(
+                    [dask, "worker", address, "--nworkers", "1", "--nthreads", "2", *common],
+                    stdout=log,
+                    stderr=log,
+                )
+            )
+            with Client(address, timeout=30, set_as_default=False) as client:
+                client.wait_for_workers(1, timeout=30)
+            yield DaskCLICluster(address, *servers)
+        finally:
+            for server in reversed(servers):
+                server.terminate()
+            for server in servers:
+                try:
+                    server.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait()
+
+
+def test_a_running_scheduler_with_dask_cli_workers(dask_cli_cluster, tmp_path, marker):
+    started = tmp_path / "started"
+    try:
         with exechost.load_executor(
-            "dask", scheduler_address=address, log_dir=str(tmp_path / "logs")
+            "dask", scheduler_address=dask_cli_cluster.address, log_dir=str(tmp_path / "logs")
         ) as executor:
             executor.queue_command(
                 "ok", ["sh", "-c", "echo $MARKER"], executor_config={"env": {"MARKER": marker}}
@@ -381,18 +407,25 @@ def test_a_running_scheduler_with_dask_cli_workers(tmp_path, marker):
         assert Path(events["ok"].info.log).read_text() == f"{marker}\n"
         assert events["bad"].info.error == "exit status 1"
         assert events["doomed"].info.error.startswith("KilledWorker: ")
-        wait_until(lambda: not processes_marked(marker))
+        wait_until(lambda: not processes_marked(marker))  # the restarted worker killed it
     finally:
-        for server in reversed(servers):
-            server.terminate()
-        for server in servers:
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-        log.close()
         kill_marked(marker)
+
+
+def test_a_lost_scheduler_fails_the_running_tasks_with_the_reason(dask_cli_cluster, tmp_path):
+    started = tmp_path / "started"
+    executor = exechost.load_executor(
+        "dask", scheduler_address=dask_cli_cluster.address, log_dir=str(tmp_path / "logs")
+    )
+    with executor:
+        executor.queue_command("cut-off", ["sh", "-c", f"touch {started}; sleep 3"])
+        executor.heartbeat()
+        wait_until(started.exists)
+        dask_cli_cluster.scheduler.kill()
+        dask_cli_cluster.scheduler.wait()
+    event = executor.get_event_buffer()["cut-off"]
+    assert event.state is TaskState.FAILED
+    assert "scheduler-connection-lost" in event.info.error
 
 
 def test_cluster_settings_are_refused_with_a_scheduler_address():
