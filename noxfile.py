@@ -20,7 +20,11 @@ OTHER_PYTHONS = ["3.10", "3.12", "3.13"]
 def tests(session: nox.Session) -> None:
     """Everything: the host, the built-in executors and every plugin, against real services."""
     session.install(".[test]", *(f"./{plugin}[test]" for plugin in PLUGINS))
-    session.run("pytest", "tests", *PLUGIN_TESTS, *session.posargs)
+    session.run("pytest", "tests", *session.posargs)
+    # One run per plugin: plugins' test modules and conftests share names (test_conformance.py,
+    # `from conftest import ...`), which one pytest process cannot import side by side.
+    for plugin_tests in PLUGIN_TESTS:
+        session.run("pytest", plugin_tests, *session.posargs)
 
 
 @nox.session(python=OTHER_PYTHONS)

@@ -1,13 +1,16 @@
 """exechost: Airflow's executor lifecycle as pluggy hooks, with executors as installable plugins.
 
-Start with :func:`load_executor`; backends implement the hooks in :mod:`exechost.hookspecs`.
+Start with :func:`load_executor` (one executor) or :func:`load_executors` (every configured one,
+with routing); backends implement the hooks in :mod:`exechost.hookspecs`.
 """
 
 from __future__ import annotations
 
 from exechost.api import load_executor
+from exechost.config import Config, load_config
 from exechost.errors import (
     BackendError,
+    ConfigError,
     DuplicateTaskError,
     ExecHostError,
     ExecutorNotFoundError,
@@ -20,6 +23,7 @@ from exechost.errors import (
 from exechost.events import EventBatch
 from exechost.executor import UNLIMITED, Executor
 from exechost.hookspecs import hookimpl
+from exechost.multi import MultiExecutor, load_executors
 from exechost.states import Event, TaskInfo, TaskState
 from exechost.tasks import QueuedTask, TaskKey
 
@@ -28,6 +32,8 @@ __version__ = "0.1.0"
 __all__ = [
     "UNLIMITED",
     "BackendError",
+    "Config",
+    "ConfigError",
     "DuplicateTaskError",
     "Event",
     "EventBatch",
@@ -37,6 +43,7 @@ __all__ = [
     "ExecutorStateError",
     "IncompatiblePluginError",
     "InvalidTaskError",
+    "MultiExecutor",
     "PluginLoadError",
     "QueuedTask",
     "SettingsError",
@@ -45,5 +52,7 @@ __all__ = [
     "TaskState",
     "__version__",
     "hookimpl",
+    "load_config",
     "load_executor",
+    "load_executors",
 ]

@@ -1,22 +1,35 @@
-"""The Python entry point: :func:`load_executor`."""
+"""The Python entry point: :func:`load_executor`, and the making of one executor from the config."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from exechost.autoload import observer_plugins
+from exechost.config import (
+    DEFAULT_EXECUTOR,
+    EXECUTOR_KEYS,
+    Config,
+    ExecutorSection,
+    Value,
+    list_problems,
+    load_config,
+    unknown_key_message,
+)
 from exechost.contract import check_backend
-from exechost.discovery import find_executor
-from exechost.errors import SettingsError
+from exechost.discovery import PluginEntry, find_executor
+from exechost.errors import ConfigError, ExecutorNotFoundError, SettingsError
 from exechost.executor import Executor
 from exechost.settings import build_settings
 
-DEFAULT_EXECUTOR = "local"
-"""The executor used when none is named."""
+__all__ = ["DEFAULT_EXECUTOR", "DEFAULT_PARALLELISM", "build_executor", "load_executor"]
 
 DEFAULT_PARALLELISM = 32
 """The parallelism of a backend that declares no ``default_parallelism`` (Airflow's default)."""
+
+Observers = Sequence[tuple[PluginEntry, object]]
 
 
 def load_executor(
@@ -24,23 +37,36 @@ def load_executor(
     *,
     parallelism: int | None = None,
     plugins: Sequence[object] = (),
+    config: str | Path | Config | None = None,
     **settings: Any,
 ) -> Executor:
     """Make an executor, ready to be started (or used as a context manager).
 
-    :param executor: the name of an installed executor (entry point group ``exechost.executors``),
-        a backend class, or a backend object; ``None`` for ``"local"``. Only the named executor's
-        distribution is imported.
-    :param parallelism: how many tasks may run at once, 0 for no limit; ``None`` for the backend's
-        ``default_parallelism`` (32 if it declares none).
-    :param plugins: observer plugin objects to register with the executor.
-    :param settings: the backend's settings, validated against its ``Settings`` dataclass.
+    What is not given here comes from the configuration (see :func:`exechost.load_config`):
+    arguments given here override it.
+
+    :param executor: the name of a configured executor (an ``[executors.NAME]`` table) or of an
+        installed one (entry point group ``exechost.executors``), a backend class, or a backend
+        object; ``None`` for the configuration's ``executor`` (``"local"`` by default). Only the
+        named executor's distribution is imported.
+    :param parallelism: how many tasks may run at once, 0 for no limit; ``None`` for the
+        executor's ``parallelism`` in the configuration, else the global ``parallelism`` (which
+        also caps the executor's own), else the backend's ``default_parallelism`` (32 if it
+        declares none).
+    :param plugins: observer plugin objects to register with the executor, besides the installed
+        observer plugins that the configuration lets load (``[plugins]``).
+    :param config: a configuration file to read instead of searching for one, or a loaded
+        :class:`exechost.Config`.
+    :param settings: the backend's settings, over those of its configuration table; validated
+        against its ``Settings`` dataclass.
     :raises ExecutorNotFoundError: for an unknown name, listing the installed executors.
-    :raises PluginLoadError: when the executor's distribution fails to import, or its
-        ``capabilities`` is not an :class:`exechost.hookspecs.Capabilities`.
+    :raises PluginLoadError: when the executor's (or an observer plugin's) distribution fails to
+        import, or the backend's ``capabilities`` is not an
+        :class:`exechost.hookspecs.Capabilities`.
     :raises IncompatiblePluginError: when the backend's ``exechost_api`` range excludes this
         exechost's :data:`exechost.hookspecs.API_VERSION`, naming both.
     :raises SettingsError: for an unknown setting, a wrong type or a missing value.
+    :raises ConfigError: for an invalid configuration, saying where the bad value is.
 
     Example::
 
@@ -48,22 +74,26 @@ def load_executor(
             executor.queue_command("hello", ["echo", "hello"])
         print(executor.get_event_buffer())
     """
-    origin = None
+    loaded = config if isinstance(config, Config) else load_config(config)
+    observers = observer_plugins(loaded.plugins)
     if executor is None:
-        executor = DEFAULT_EXECUTOR
+        executor = loaded.default_executor
     if isinstance(executor, str):
-        entry = find_executor(executor)
-        name, origin = executor, entry.origin
-        backend_class = entry.load()
-        check_backend(backend_class, name, origin)
-        backend = instantiate_backend(backend_class, settings, name)
-    elif isinstance(executor, type):
+        return build_executor(
+            loaded,
+            executor,
+            parallelism=parallelism,
+            settings=settings,
+            observers=observers,
+            plugins=plugins,
+        )
+    if isinstance(executor, type):
         name = getattr(executor, "name", None) or executor.__name__
-        check_backend(executor, name, origin)
+        check_backend(executor, name, None)
         backend = instantiate_backend(executor, settings, name)
     else:
         name = getattr(executor, "name", None) or type(executor).__name__
-        check_backend(executor, name, origin)
+        check_backend(executor, name, None)
         if settings:
             raise SettingsError(
                 f"executor {name!r} is a backend object, which is already configured; settings "
@@ -71,11 +101,70 @@ def load_executor(
             )
         backend = executor
     if parallelism is None:
-        parallelism = getattr(backend, "default_parallelism", DEFAULT_PARALLELISM)
-    result = Executor(backend, name=name, parallelism=parallelism, origin=origin)
-    for plugin in plugins:
-        result.hooks.register_observer(plugin)
-    return result
+        parallelism = _parallelism(backend, None, loaded.global_parallelism)
+    return _make(backend, name, parallelism, None, observers, plugins)
+
+
+def build_executor(
+    config: Config,
+    name: str,
+    *,
+    parallelism: int | None = None,
+    settings: Mapping[str, Any] | None = None,
+    common_settings: Mapping[str, Value] | None = None,
+    observers: Observers = (),
+    plugins: Sequence[object] = (),
+) -> Executor:
+    """Make the executor ``name`` as ``config`` describes it.
+
+    :param parallelism: overrides the configured parallelism (and is not capped by the global one).
+    :param settings: backend settings that override the configured ones.
+    :param common_settings: settings given to every executor whose backend has them (e.g. the
+        command line's ``--log-dir`` as ``log_dir``); below ``settings``, above the configured ones.
+    :param observers: observer plugins already loaded, with their entry points.
+    :param plugins: more observer plugin objects.
+    """
+    section = config.section(name)
+    backend_name: str = section.backend.value
+    try:
+        entry = find_executor(backend_name)
+    except ExecutorNotFoundError as exc:
+        if section.backend.source.kind in ("default", "argument"):
+            raise
+        key = "executor" if section.name not in config.executors else "backend"
+        raise ExecutorNotFoundError(
+            f"{_where(config, section)}: {key} {backend_name!r}: {exc}"
+        ) from None
+    backend_class = entry.load()
+    check_backend(backend_class, name, entry.origin)
+    fields = settings_fields(backend_class)
+    problems = [
+        unknown_key_message(value.source.where(f"executors.{name}"), key, [*EXECUTOR_KEYS, *fields])
+        for key, value in section.settings.items()
+        if key not in fields
+    ]
+    if problems:
+        raise ConfigError(list_problems("invalid configuration", problems))
+    values = {key: value.value for key, value in section.settings.items()}
+    values.update({k: v.value for k, v in (common_settings or {}).items() if k in fields})
+    values.update(settings or {})
+    try:
+        backend = instantiate_backend(backend_class, values, name)
+    except SettingsError as exc:
+        if not section.settings and not common_settings:
+            raise
+        raise SettingsError(f"{_where(config, section)}: {exc}") from None
+    if parallelism is None:
+        parallelism = _parallelism(backend, section.parallelism, config.global_parallelism)
+    return _make(backend, name, parallelism, entry.origin, observers, plugins)
+
+
+def settings_fields(backend_class: Any) -> list[str]:
+    """The names of the settings a backend class takes (its ``Settings`` dataclass's fields)."""
+    settings_class = getattr(backend_class, "Settings", None)
+    if not (isinstance(settings_class, type) and dataclasses.is_dataclass(settings_class)):
+        return []
+    return [f.name for f in dataclasses.fields(settings_class) if f.init]
 
 
 def instantiate_backend(backend_class: Any, settings: Mapping[str, Any], name: str) -> object:
@@ -95,3 +184,37 @@ def instantiate_backend(backend_class: Any, settings: Mapping[str, Any], name: s
     if not (isinstance(settings_class, type) and dataclasses.is_dataclass(settings_class)):
         raise SettingsError(f"{owner}: its Settings must be a dataclass, got {settings_class!r}")
     return backend_class(build_settings(settings_class, settings, owner=owner))
+
+
+def _parallelism(backend: object, own: int | None, cap: int | None) -> int:
+    """The executor's own parallelism, else the global one, else the backend's default; capped."""
+    if own is None:
+        own = (
+            cap if cap is not None else getattr(backend, "default_parallelism", DEFAULT_PARALLELISM)
+        )
+    if cap is None:
+        return own
+    return cap if own == 0 else min(own, cap)
+
+
+def _make(
+    backend: object,
+    name: str,
+    parallelism: int,
+    origin: str | None,
+    observers: Observers,
+    plugins: Sequence[object],
+) -> Executor:
+    executor = Executor(backend, name=name, parallelism=parallelism, origin=origin)
+    for entry, plugin in observers:
+        executor.hooks.register_observer(plugin, entry.name, entry.origin)
+    for plugin in plugins:
+        executor.hooks.register_observer(plugin)
+    return executor
+
+
+def _where(config: Config, section: ExecutorSection) -> str:
+    """Where the executor's table (or, without one, the name of the default executor) is."""
+    sources = [section.backend, *section.settings.values()]
+    source = next((v.source for v in sources if v.source.kind != "default"), section.backend.source)
+    return source.where(f"executors.{section.name}" if section.name in config.executors else None)

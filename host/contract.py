@@ -38,14 +38,16 @@ def declared_api_range(backend_class: Any) -> str:
     return DEFAULT_API_RANGE if declared is None else declared
 
 
-def api_supported(api_range: str, version: tuple[int, int] = API_VERSION) -> bool:
-    """Whether ``version`` is inside ``api_range`` (e.g. ``">=1.2,<2"``).
+def api_supported(api_range: str, version: tuple[int, int] | None = None) -> bool:
+    """Whether ``version`` (this exechost's :data:`API_VERSION` when ``None``) is inside
+    ``api_range`` (e.g. ``">=1.2,<2"``).
 
     :raises ValueError: when ``api_range`` is not comma-separated comparisons with versions
         ``MAJOR`` or ``MAJOR.MINOR``.
     """
     if not isinstance(api_range, str) or not api_range.strip():
         raise ValueError(f"exechost_api must be a non-empty string, e.g. {DEFAULT_API_RANGE!r}")
+    version = API_VERSION if version is None else version
     supported = True
     for clause in api_range.split(","):
         match = _CLAUSE.fullmatch(clause)
@@ -63,7 +65,6 @@ def api_supported(api_range: str, version: tuple[int, int] = API_VERSION) -> boo
 def api_incompatibility(backend_class: Any, name: str) -> str | None:
     """Why the backend cannot work with this exechost, or ``None`` when it can."""
     api_range = declared_api_range(backend_class)
-    how = "declares" if getattr(backend_class, "exechost_api", None) is not None else "is assumed"
     try:
         if api_supported(api_range):
             return None
@@ -71,10 +72,14 @@ def api_incompatibility(backend_class: Any, name: str) -> str | None:
         return f"executor {name!r} has an unreadable API declaration: {exc}"
     from exechost import __version__  # the package imports this module
 
+    if getattr(backend_class, "exechost_api", None) is None:
+        claim = f"declares no exechost_api, so it is taken to support exechost API {api_range}"
+    else:
+        claim = f"declares support for exechost API {api_range}"
     return (
-        f"executor {name!r} {how} to support exechost API {api_range}, but this exechost "
-        f"({__version__}) provides API {API_VERSION_TEXT}; install a version of the plugin "
-        f"that supports API {API_VERSION_TEXT}, or an exechost whose API it supports"
+        f"executor {name!r} {claim}, but this exechost ({__version__}) provides API "
+        f"{API_VERSION_TEXT}; install a version of the plugin that supports API "
+        f"{API_VERSION_TEXT}, or an exechost whose API it supports"
     )
 
 

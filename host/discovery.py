@@ -8,12 +8,16 @@ from importlib import metadata
 from typing import Any
 
 from exechost.errors import ExecutorNotFoundError, PluginLoadError
+from exechost.settings import did_you_mean
 
 EXECUTORS_GROUP = "exechost.executors"
 """Entry point group of executor backends: the name is the executor's, the value its class."""
 
 PLUGINS_GROUP = "exechost.plugins"
 """Entry point group of observer plugins: the value is a module or object with hook impls."""
+
+KNOWN_DISTRIBUTIONS = {"celery": "exechost-celery", "dask": "exechost-dask"}
+"""Executors that are not part of exechost, by name, and the distribution that provides each."""
 
 
 @dataclass(frozen=True)
@@ -78,10 +82,14 @@ def find_executor(name: str) -> PluginEntry:
     entries = find_entries(EXECUTORS_GROUP)
     matches = {entry.distribution: entry for entry in entries if entry.name == name}
     if not matches:
-        installed = ", ".join(sorted({entry.name for entry in entries})) or "(none)"
-        raise ExecutorNotFoundError(
-            f"no executor named {name!r} is installed; installed executors: {installed}"
+        names = sorted({entry.name for entry in entries})
+        message = (
+            f"no executor named {name!r} is installed{did_you_mean(name, names)}; "
+            f"installed executors: {', '.join(names) or '(none)'}"
         )
+        if name in KNOWN_DISTRIBUTIONS:
+            message += f"; to add it: pip install {KNOWN_DISTRIBUTIONS[name]}"
+        raise ExecutorNotFoundError(message)
     if len(matches) > 1:
         owners = ", ".join(entry.origin for entry in matches.values())
         raise ExecutorNotFoundError(

@@ -38,5 +38,9 @@ class SettingsError(ExecHostError, ValueError):
     """A backend's settings are invalid: unknown key, wrong type or missing value."""
 
 
+class ConfigError(ExecHostError, ValueError):
+    """A configuration file, environment variable or option is invalid; the message says where."""
+
+
 class BackendError(ExecHostError):
     """A backend's hook raised where the error must reach the caller (``executor_start``)."""

@@ -189,14 +189,16 @@ class Executor:
             executor_config=config,
         )
 
-    def heartbeat(self) -> None:
+    def heartbeat(self, limit: int | None = None) -> None:
         """Start up to :attr:`open_slots` queued tasks, highest priority first, then sync.
+
+        :param limit: start at most this many tasks (a cap shared with other executors).
 
         Its cost grows with the tasks it starts (each O(log n) in the queue's length), not with the
         length of the queue.
         """
         self._require_started("heartbeat")
-        slots = self.open_slots
+        slots = self.open_slots if limit is None else min(self.open_slots, limit)
         queue = self._queue
         started = 0
         while started < slots and queue:

@@ -194,3 +194,14 @@ def test_capabilities_described_for_listings():
         "ordered_start": False,
         "executor_config": None,
     }
+
+
+def test_message_for_an_undeclared_backend_says_what_was_assumed(monkeypatch):
+    monkeypatch.setattr("exechost.contract.API_VERSION", (2, 0))
+    monkeypatch.setattr("exechost.contract.API_VERSION_TEXT", "2.0")
+    problem = api_incompatibility(backend_class(), "old")
+    assert problem is not None
+    assert problem.startswith(
+        "executor 'old' declares no exechost_api, so it is taken to support exechost API >=1.0,<2"
+    )
+    assert "provides API 2.0" in problem

@@ -40,7 +40,7 @@ _COUNT_NEIGHBOURS = 'touch "$1/$2"; ls "$1" | wc -l > "$3/$2"; sleep "$4"; rm "$
 """Mark itself live in $1, write how many tasks are live to $3/$2, stay $4 s, unmark itself."""
 _APPEND_ARG = 'echo "$2" >> "$1"'
 _EXIT_WITH = 'exit "$1"'
-_WRITE_ENV = 'printf %s "${EXECHOST_CONFORMANCE-unset}" > "$1"'
+_WRITE_ENV = 'printf %s "${CONFORMANCE_PROBE-unset}" > "$1"'
 _WRITE_CWD = 'pwd -P > "$1"'
 _SLEEP = 'sleep "$1"'
 _SLEEP_THEN_WRITE = 'sleep "$1"; echo done > "$2"'
@@ -280,7 +280,7 @@ class ExecutorConformance:
             executor.queue_command(
                 "with-env",
                 sh(_WRITE_ENV, scratch_dir / "with-env"),
-                executor_config={"env": {"EXECHOST_CONFORMANCE": "a value with spaces"}},
+                executor_config={"env": {"CONFORMANCE_PROBE": "a value with spaces"}},
             )
             executor.queue_command("without-env", sh(_WRITE_ENV, scratch_dir / "without-env"))
         assert (scratch_dir / "with-env").read_text() == "a value with spaces"
@@ -337,7 +337,8 @@ class ExecutorConformance:
         """A backend that does not run tasks elsewhere runs them in the host's environment."""
         if capabilities.runs_elsewhere:
             pytest.skip(f"executor {self.executor!r} claims runs_elsewhere")
-        monkeypatch.setenv("EXECHOST_CONFORMANCE", "set by the host")
+        # not EXECHOST_*: exechost reads those as configuration
+        monkeypatch.setenv("CONFORMANCE_PROBE", "set by the host")
         events = self.run_to_end(make_executor(), {"here": sh(_WRITE_ENV, scratch_dir / "env")})
         assert events["here"].state is TaskState.SUCCESS, events["here"]
         assert (scratch_dir / "env").read_text() == "set by the host"

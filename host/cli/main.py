@@ -1,0 +1,312 @@
+"""The ``exechost`` command: its parser, and the ``config``, ``check`` and ``plugins`` commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import exechost
+import pluggy
+from exechost.api import build_executor
+from exechost.cli.plugins import COLUMNS, IMPORT_ERROR, plugin_reports
+from exechost.cli.run import run_batch
+from exechost.cli.taskfile import command_task, read_json_lines, read_task_file
+from exechost.config import (
+    DEFAULT_EXECUTOR,
+    SEARCH_ORDER,
+    Config,
+    PluginSettings,
+    Source,
+    Value,
+    env_name,
+    load_config,
+)
+from exechost.errors import ConfigError, ExecHostError
+from exechost.multi import load_executors
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+USAGE_ERROR = 2
+"""The exit status of a usage or configuration error."""
+
+CONFIG_HELP = f"""\
+configuration (the first found is used):
+{chr(10).join(f"  {n}. {place}" for n, place in enumerate(SEARCH_ORDER, 1))}
+precedence, highest first: command-line options, EXECHOST_* environment variables, the file,
+the defaults. Any key has a variable: EXECHOST_PARALLELISM=8, EXECHOST_EXECUTOR=gpu,
+EXECHOST_EXECUTORS__GPU__PARALLELISM=1, EXECHOST_PLUGINS__AUTOLOAD=false. `exechost config`
+shows the effective values and where each comes from."""
+
+RUN_HELP = f"""\
+task files:
+  TOML   [[tasks]] tables:  key = ["etl", "load"]  command = ["python3", "load.py"]
+         optional: priority = 10, queue = "io", executor = "gpu", executor_config = {{timeout = 60}}
+  JSON   {{"tasks": [{{"key": "a", "command": ["true"]}}, ...]}}
+  -      one JSON task object per line on standard input
+  -- CMD ARG...   a single command, run as one task
+
+routing: a task runs on the executor it names, else on the executor whose `queues` list its
+queue, else on the default executor ({DEFAULT_EXECUTOR!r} unless configured).
+
+exit status: 0 every task succeeded, 1 a task failed (or a backend could not start),
+2 usage or configuration error, 128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM); a stop
+terminates every running task and prints the partial summary.
+
+examples:
+  exechost run examples/tasks.toml
+  exechost run --parallelism 8 --log-dir logs tasks.json
+  exechost run --executor sequential -- python3 -c 'print("hello")'
+  printf '{{"key": "a", "command": ["true"]}}\\n' | exechost run -
+
+{CONFIG_HELP}"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``exechost`` argument parser with its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="exechost",
+        description="Run commands on pluggable executors (local processes, Celery, Dask, ...) "
+        "chosen in exechost.toml.",
+        epilog="Run `exechost COMMAND --help` for a command's options.\n\n" + CONFIG_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"exechost {exechost.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, summary: str, epilog: str = CONFIG_HELP) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.add_argument(
+            "--config", metavar="PATH", help="the configuration file (instead of the search)"
+        )
+        sub.set_defaults(subparser=sub)
+        return sub
+
+    run = command("run", "Run a batch of tasks and sum up how they went.", RUN_HELP)
+    run.add_argument(
+        "taskfile",
+        nargs="?",
+        metavar="TASKFILE",
+        help="a .toml or .json task file, or - for JSON lines on standard input "
+        "(or give `-- CMD ARG...` instead)",
+    )
+    run.add_argument("--executor", metavar="NAME", help="the default executor for this run")
+    run.add_argument(
+        "--parallelism",
+        type=_count,
+        metavar="N",
+        help="at most N tasks at once across all executors (0: no limit); also the parallelism "
+        "of each executor that sets none",
+    )
+    run.add_argument(
+        "--log-dir", metavar="DIR", help="where task logs go (every executor that writes logs)"
+    )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print every task's outcome as JSON on standard output (progress goes to stderr)",
+    )
+
+    config = command("config", "Show the effective configuration and where each value is from.")
+    config.add_argument("--json", action="store_true", help="print it as JSON")
+
+    command(
+        "check",
+        "Check the configuration and import every configured backend and observer plugin; "
+        "exit 1 listing every problem.",
+    )
+
+    plugins = command(
+        "plugins",
+        "List the installed executor backends and observer plugins (from metadata: nothing is "
+        "imported unless --check).",
+    )
+    plugins.add_argument("--json", action="store_true", help="print the list as JSON")
+    plugins.add_argument(
+        "--check",
+        action="store_true",
+        help="import each plugin to report import errors (exit 1 if any)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``exechost`` command; return its exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []
+    if "--" in args_list:
+        split = args_list.index("--")
+        args_list, command = args_list[:split], args_list[split + 1 :]
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if command and args.command != "run":
+        args.subparser.error("`-- CMD ARG...` is only for `exechost run`")
+    if args.command == "run" and args.taskfile is not None and command:
+        args.subparser.error("give a TASKFILE or `-- CMD ARG...`, not both")
+    if args.command == "run" and args.taskfile is None and not command:
+        args.subparser.error("give a TASKFILE, - for JSON lines on stdin, or `-- CMD ARG...`")
+    human = Console(stderr=args.command == "run" and args.json, soft_wrap=True)
+    try:
+        if args.command == "run":
+            return _run(args, command, human)
+        if args.command == "config":
+            return _config(args, human)
+        if args.command == "check":
+            return _check(args, human)
+        return _plugins(args, human)
+    except (ExecHostError, pluggy.PluginValidationError) as exc:
+        error = Console(stderr=True, soft_wrap=True)
+        error.print(f"[bold red]exechost: error:[/] {escape(str(exc))}", highlight=False)
+        return USAGE_ERROR
+    except BrokenPipeError:  # e.g. `exechost plugins --json | head`: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0 (0: no limit), got {text!r}")
+    return value
+
+
+def _load_config(args: argparse.Namespace) -> Config:
+    options = {}
+    for key in ("executor", "parallelism"):
+        value = getattr(args, key, None)
+        if value is not None:
+            options[key] = Value(value, Source("option", f"--{key}"))
+    return load_config(args.config, options=options)
+
+
+def _run(args: argparse.Namespace, command: list[str], console: Console) -> int:
+    if command:
+        tasks = [command_task(command)]
+    elif args.taskfile == "-":
+        tasks = read_json_lines(sys.stdin)
+    else:
+        tasks = read_task_file(args.taskfile)
+    config = _load_config(args)
+    settings = {} if args.log_dir is None else {"log_dir": args.log_dir}
+    executors = load_executors(config, **settings)
+    try:
+        return run_batch(tasks, executors, console, json_output=args.json)
+    except exechost.BackendError as exc:
+        console.print(f"[bold red]exechost: error:[/] {escape(str(exc))}; no task ran")
+        return 1
+
+
+def _config(args: argparse.Namespace, console: Console) -> int:
+    config = _load_config(args)
+    rows = [
+        (key, value.value, str(value.source), env_name(*key.split(".")))
+        for key, value in config.values.items()
+    ]
+    if args.json:
+        document = {
+            "file": None if config.file is None else str(config.file),
+            "search_order": list(SEARCH_ORDER),
+            "values": {key: {"value": v, "source": s, "env": e} for key, v, s, e in rows},
+        }
+        print(json.dumps(document, indent=2, default=str))
+        return 0
+    where = config.file or f"none found, defaults apply (searched: {'; '.join(SEARCH_ORDER)})"
+    console.print(f"# configuration file: {where}", markup=False)
+    tables: dict[str, list[tuple[str, str | None, str]]] = {}
+    for key, value, source, _ in rows:
+        table, _, name = key.rpartition(".")
+        tables.setdefault(table, []).append((name, _toml(value), source))
+    width = max(len(name) + len(value or "") for rows in tables.values() for name, value, _ in rows)
+    for table, entries in tables.items():
+        if table:
+            console.print(f"\n[{table}]", markup=False)
+        for name, value, source in entries:
+            line = f"{name} = {value}" if value is not None else f"# {name} is not set"
+            console.print(f"{line:<{width + 5}} # {source}", markup=False)
+    console.print(
+        "\n# Each key can be set by an environment variable: EXECHOST_ and the key's path in "
+        "capitals, with __ between tables, e.g. " + f"{rows[1][3]}, {rows[-1][3]}",
+        markup=False,
+    )
+    return 0
+
+
+def _check(args: argparse.Namespace, console: Console) -> int:
+    try:
+        config = _load_config(args)
+    except ConfigError as exc:
+        console.print(f"[red]problem[/] {escape(str(exc))}", highlight=False)
+        return 1
+    problems = 0
+    console.print(f"[green]ok[/] configuration: {config.file or 'defaults (no file)'}")
+    for name in config.executor_names():
+        try:
+            executor = build_executor(config, name)
+        except (ExecHostError, pluggy.PluginValidationError) as exc:
+            problems += 1
+            console.print(f"[red]problem[/] executor {name}: {escape(str(exc))}", highlight=False)
+            continue
+        section = config.section(name)
+        queues = f", queues {', '.join(section.queues)}" if section.queues else ""
+        default = " (default)" if name == config.default_executor else ""
+        console.print(
+            f"[green]ok[/] executor {name}{default}: backend {section.backend.value}, "
+            f"parallelism {executor.parallelism or 'unlimited'}{queues}",
+            highlight=False,
+        )
+    for report in plugin_reports(config.plugins, check=True):
+        if report.kind != "observer":
+            continue
+        if report.status == IMPORT_ERROR:
+            problems += 1
+            console.print(f"[red]problem[/] observer plugin {report.name}: {escape(report.detail)}")
+        else:
+            console.print(
+                f"[green]{report.status}[/] observer plugin {report.name}", highlight=False
+            )
+    if problems:
+        console.print(f"[bold red]{problems} problem{'s' * (problems > 1)}[/]")
+        return 1
+    console.print("[bold green]everything is ready[/]")
+    return 0
+
+
+def _plugins(args: argparse.Namespace, console: Console) -> int:
+    try:
+        settings = _load_config(args).plugins
+    except ConfigError as exc:
+        Console(stderr=True, soft_wrap=True).print(
+            f"[yellow]warning:[/] {escape(str(exc))}", highlight=False
+        )
+        settings = PluginSettings()
+    reports = plugin_reports(settings, check=args.check)
+    if args.json:
+        print(json.dumps([r.__dict__ for r in reports], indent=2))
+    else:
+        table = Table(*(header for header, _ in COLUMNS), box=None)
+        for report in reports:
+            table.add_row(*(escape(cell(report)) for _, cell in COLUMNS))
+        console.print(table)
+    return 1 if any(r.status == IMPORT_ERROR for r in reports) else 0
+
+
+def _toml(value: Any) -> str | None:
+    """A value as TOML writes it; ``None`` (which TOML lacks) for a key that is not set."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    return json.dumps(value)

@@ -1,0 +1,79 @@
+"""``exechost plugins``: every installed executor backend and observer plugin, from metadata.
+
+Nothing is imported unless ``--check`` asks for it; a plugin the configuration blocks is never
+imported. Each row is a :class:`PluginReport`; :data:`COLUMNS` decides what the table shows, so a
+new fact about plugins is one field and one column.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from exechost.config import PluginSettings
+from exechost.discovery import EXECUTORS_GROUP, PLUGINS_GROUP, PluginEntry, find_entries
+from exechost.errors import PluginLoadError
+
+GROUPS = (("executor", EXECUTORS_GROUP), ("observer", PLUGINS_GROUP))
+"""Each kind of plugin and its entry point group."""
+
+NOT_CHECKED = "not checked"
+OK = "ok"
+IMPORT_ERROR = "import error"
+BLOCKED = "blocked"
+
+
+@dataclass(frozen=True)
+class PluginReport:
+    """One installed plugin and what is known of it."""
+
+    kind: str
+    """``executor`` (group ``exechost.executors``) or ``observer`` (group ``exechost.plugins``)."""
+    name: str
+    distribution: str | None
+    version: str | None
+    value: str
+    """The entry point's value, ``module:attribute``."""
+    status: str
+    """``not checked`` (metadata only), ``ok``, ``import error`` or ``blocked``."""
+    detail: str = ""
+    """Why: the import error's message, or what blocks the plugin."""
+
+
+COLUMNS: list[tuple[str, Callable[[PluginReport], str]]] = [
+    ("kind", lambda r: r.kind),
+    ("name", lambda r: r.name),
+    ("distribution", lambda r: r.distribution or "-"),
+    ("version", lambda r: r.version or "-"),
+    ("status", lambda r: r.status),
+    ("detail", lambda r: r.detail),
+]
+"""The table's columns: a header and how to get the cell from a report."""
+
+
+def plugin_reports(settings: PluginSettings, *, check: bool) -> list[PluginReport]:
+    """A report on every installed plugin; with ``check``, each allowed one is imported."""
+    reports = []
+    for kind, group in GROUPS:
+        for entry in find_entries(group):
+            reports.append(_report(kind, entry, settings, check))
+    return reports
+
+
+def _report(kind: str, entry: PluginEntry, settings: PluginSettings, check: bool) -> PluginReport:
+    report = PluginReport(
+        kind, entry.name, entry.distribution, entry.version, entry.value, NOT_CHECKED
+    )
+    if kind == "observer" and not settings.allows(entry.name):
+        why = "autoload is off" if not settings.autoload else "named in [plugins] block"
+        return dataclasses.replace(report, status=BLOCKED, detail=why)
+    if not check:
+        return report
+    try:
+        entry.load()
+    except PluginLoadError as exc:
+        cause = exc.__cause__
+        detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+        return dataclasses.replace(report, status=IMPORT_ERROR, detail=detail)
+    return dataclasses.replace(report, status=OK)

@@ -1,0 +1,149 @@
+"""Task files: ``[[tasks]]`` in TOML, ``{"tasks": [...]}`` in JSON, or JSON lines on stdin.
+
+Each task is a table with ``key`` (a string, or an array of strings and integers) and ``command``
+(an array of strings), and optionally ``priority``, ``queue``, ``executor`` and
+``executor_config``. Every problem of a file is reported at once, with the task it is in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from exechost.config import list_problems, unknown_key_message
+from exechost.config.files import parse_toml
+from exechost.errors import ExecHostError, InvalidTaskError
+from exechost.tasks import TaskKey, check_command, check_executor_config, check_key
+
+TASK_KEYS = ("command", "executor", "executor_config", "key", "priority", "queue")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task to run, as a task file describes it."""
+
+    key: TaskKey
+    command: tuple[str, ...]
+    priority: int = 1
+    queue: str | None = None
+    executor: str | None = None
+    executor_config: Mapping[str, Any] = field(default_factory=dict)
+
+
+class TaskFileError(ExecHostError, ValueError):
+    """A task file cannot be read or holds invalid tasks; the message lists every problem."""
+
+
+def read_task_file(path: str) -> list[TaskSpec]:
+    """Read the tasks of a ``.toml`` or ``.json`` file."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TaskFileError(f"cannot read task file {path}: {exc}") from None
+    if file.suffix == ".toml":
+        document: Any = parse_toml(text, path)
+    elif file.suffix == ".json":
+        document = _parse_json(text, path)
+    else:
+        raise TaskFileError(
+            f"task file {path}: unknown format {file.suffix or '(no suffix)'!r}; "
+            'name it .toml ([[tasks]] tables) or .json ({"tasks": [...]}), or give - for JSON '
+            "lines on standard input"
+        )
+    if isinstance(document, dict) and set(document) == {"tasks"}:
+        items = document["tasks"]
+    elif isinstance(document, list) and file.suffix == ".json":
+        items = document
+    else:
+        found = ", ".join(repr(k) for k in document) if isinstance(document, dict) else "no table"
+        raise TaskFileError(
+            f"task file {path}: expected only a list of tasks under 'tasks' "
+            f'([[tasks]] in TOML, {{"tasks": [...]}} in JSON), found {found or "nothing"}'
+        )
+    if not isinstance(items, list):
+        raise TaskFileError(f"task file {path}: 'tasks' must be an array of tables")
+    return parse_tasks(enumerate(items, 1), path, "task")
+
+
+def read_json_lines(stream: IO[str], name: str = "<stdin>") -> list[TaskSpec]:
+    """Read one JSON task object per line (blank lines are skipped)."""
+    items = []
+    for number, line in enumerate(stream, 1):
+        if line.strip():
+            items.append((number, _parse_json(line, name, number)))
+    return parse_tasks(items, name, "line")
+
+
+def command_task(argv: list[str]) -> TaskSpec:
+    """The task of ``exechost run -- CMD ARG...``: keyed by the command's name."""
+    return TaskSpec(key=Path(argv[0]).name or argv[0], command=tuple(argv))
+
+
+def parse_tasks(items: Iterable[tuple[int, Any]], where: str, unit: str) -> list[TaskSpec]:
+    """Check every task; ``unit`` says what the numbers count (``task`` or ``line``)."""
+    tasks: list[TaskSpec] = []
+    problems: list[str] = []
+    first_seen: dict[TaskKey, int] = {}
+    for number, item in items:
+        place = f"{where}, {unit} {number}"
+        try:
+            task = _parse_task(item, place)
+        except InvalidTaskError as exc:
+            problems.append(str(exc))
+            continue
+        if task.key in first_seen:
+            problems.append(
+                f"{place}: key {task.key!r} is used by {unit} {first_seen[task.key]} already; "
+                "keys must be unique"
+            )
+            continue
+        first_seen[task.key] = number
+        tasks.append(task)
+    if problems:
+        raise TaskFileError(list_problems("invalid tasks", problems))
+    if not tasks:
+        raise TaskFileError(f"{where}: no tasks")
+    return tasks
+
+
+def _parse_task(item: Any, place: str) -> TaskSpec:
+    if not isinstance(item, dict):
+        raise InvalidTaskError(f"{place}: a task must be a table/object, got {item!r}")
+    problems = [unknown_key_message(place, k, TASK_KEYS) for k in item if k not in TASK_KEYS]
+    problems += [f"{place}: {k!r} is required" for k in ("key", "command") if k not in item]
+    if problems:
+        raise InvalidTaskError("\n  - ".join(problems))
+    raw_key = item["key"]
+    key = tuple(raw_key) if isinstance(raw_key, list) else raw_key
+    try:
+        check_key(key)
+        check_command(key, item["command"])
+        config = dict(check_executor_config(key, item.get("executor_config")))
+    except InvalidTaskError as exc:
+        raise InvalidTaskError(f"{place}: {exc}") from None
+    priority = item.get("priority", 1)
+    if type(priority) is not int:
+        raise InvalidTaskError(f"{place}: priority must be an integer, got {priority!r}")
+    for name in ("queue", "executor"):
+        if name in item and type(item[name]) is not str:
+            raise InvalidTaskError(f"{place}: {name} must be a string, got {item[name]!r}")
+    return TaskSpec(
+        key=key,
+        command=tuple(item["command"]),
+        priority=priority,
+        queue=item.get("queue"),
+        executor=item.get("executor"),
+        executor_config=config,
+    )
+
+
+def _parse_json(text: str, where: str, first_line: int = 1) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        place = f"{where}:{exc.lineno + first_line - 1}:{exc.colno}"
+        raise TaskFileError(f"{place}: invalid JSON: {exc.msg}") from None

@@ -1,0 +1,340 @@
+"""The configuration's keys and types, and the checked, typed configuration they make.
+
+A configuration is assembled from layers (the file, the environment, command-line options), each a
+:data:`Layer`: top-level keys, ``executors`` (a table per executor) and ``plugins``, every value
+carrying its :class:`Source`. Later layers override earlier ones key by key; :func:`build_config`
+checks the result and lists every problem at once, each with where the bad value came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from exechost.errors import ConfigError
+from exechost.settings import did_you_mean
+
+DEFAULT_EXECUTOR = "local"
+"""The executor used when none is named anywhere."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a configured value came from: ``kind`` is default, file, env, option or argument."""
+
+    kind: str
+    detail: str = ""
+    table_prefix: str = ""
+    """For a file: the table that holds exechost's keys (``tool.exechost.`` in pyproject.toml)."""
+
+    def __str__(self) -> str:
+        labels = {
+            "default": "default",
+            "file": f"{self.detail}",
+            "env": f"environment variable {self.detail}",
+            "option": f"command-line option {self.detail}",
+            "argument": f"argument {self.detail}".rstrip(),
+        }
+        return labels[self.kind]
+
+    def where(self, table: str | None) -> str:
+        """Where a value of ``table`` (``None``: the top level) came from, for messages."""
+        if self.kind != "file":
+            return str(self)
+        full_table = (self.table_prefix + table) if table else self.table_prefix.rstrip(".")
+        return f"{self.detail}, [{full_table}]" if full_table else f"{self.detail}, top level"
+
+
+DEFAULT = Source("default")
+
+
+@dataclass(frozen=True)
+class Value:
+    """A configured value and where it came from."""
+
+    value: Any
+    source: Source
+
+
+Table: TypeAlias = dict[str, Value]
+Layer: TypeAlias = dict[str, Any]
+"""Top-level keys to :class:`Value`; ``"executors"`` to a dict of :data:`Table`; ``"plugins"`` to a
+:data:`Table`."""
+
+TOP_KEYS = ("executor", "executors", "parallelism", "plugins")
+EXECUTOR_KEYS = ("backend", "parallelism", "queues")
+"""The host's keys in an ``[executors.NAME]`` table; every other key is a backend setting."""
+PLUGIN_KEYS = ("autoload", "block")
+
+
+@dataclass(frozen=True)
+class ExecutorSection:
+    """One configured executor: its ``[executors.NAME]`` table, or the default's implied one."""
+
+    name: str
+    backend: Value
+    parallelism: int | None = None
+    queues: tuple[str, ...] = ()
+    settings: Mapping[str, Value] = field(default_factory=dict)
+    """The backend's own settings, checked against its ``Settings`` when the backend is loaded."""
+
+
+@dataclass(frozen=True)
+class PluginSettings:
+    """Which observer plugins (entry point group ``exechost.plugins``) are loaded."""
+
+    autoload: bool = True
+    """Whether installed observer plugins are loaded at all."""
+    block: frozenset[str] = frozenset()
+    """Names of observer plugins never loaded (nor imported)."""
+
+    def allows(self, name: str) -> bool:
+        """Whether the observer plugin ``name`` is to be loaded."""
+        return self.autoload and name not in self.block
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective configuration: what :func:`exechost.load_config` returns."""
+
+    executor: Value
+    """The default executor's name: the executor of tasks that name none and match no queue."""
+    parallelism: Value
+    """The global cap on running tasks across all executors; ``None`` or 0 for none. It is also
+    the parallelism of each executor that sets none of its own."""
+    executors: Mapping[str, ExecutorSection]
+    """The ``[executors.NAME]`` tables, by name."""
+    plugins: PluginSettings
+    file: Path | None
+    """The configuration file that was read, if any."""
+    values: Mapping[str, Value]
+    """Every effective key (dotted, ``executors.gpu.parallelism``) with its value and source."""
+
+    @property
+    def default_executor(self) -> str:
+        """The name of the default executor."""
+        name: str = self.executor.value
+        return name
+
+    @property
+    def global_parallelism(self) -> int | None:
+        """The global cap, or ``None`` when there is none."""
+        value: int | None = self.parallelism.value
+        return value or None
+
+    def override(self, *, executor: str | None = None, parallelism: int | None = None) -> Config:
+        """This configuration with the default executor or the global cap given as arguments.
+
+        ``None`` leaves a key as it is; the new values are checked when the executors are made.
+        """
+        given = {
+            key: Value(value, Source("argument", key))
+            for key, value in (("executor", executor), ("parallelism", parallelism))
+            if value is not None
+        }
+        return dataclasses.replace(
+            self,
+            executor=given.get("executor", self.executor),
+            parallelism=given.get("parallelism", self.parallelism),
+            values={**self.values, **given},
+        )
+
+    def section(self, name: str) -> ExecutorSection:
+        """The executor ``name``'s table; an installed backend of that name when it has none."""
+        section = self.executors.get(name)
+        if section is None:
+            source = self.executor.source if name == self.default_executor else Source("argument")
+            return ExecutorSection(name, Value(name, source))
+        return section
+
+    def executor_names(self) -> list[str]:
+        """The default executor first, then every other configured one."""
+        return [self.default_executor, *(n for n in self.executors if n != self.default_executor)]
+
+    def queue_routes(self) -> dict[str, str]:
+        """Each routed queue and the executor that lists it."""
+        return {queue: s.name for s in self.executors.values() for queue in s.queues}
+
+
+def layer_from_table(table: Mapping[str, Any], source: Source) -> tuple[Layer, list[str]]:
+    """A layer from a file's (parsed) exechost table, and the problems with its shape."""
+    layer: Layer = {}
+    problems: list[str] = []
+    for key, value in table.items():
+        if key == "executors" and isinstance(value, dict):
+            executors: dict[str, Table] = {}
+            for name, section in value.items():
+                if isinstance(section, dict):
+                    executors[name] = {k: Value(v, source) for k, v in section.items()}
+                else:
+                    problems.append(
+                        f"{source.where('executors')}: {name} must be a table "
+                        f"([executors.{name}] with its keys below it), got {_kind(section)}"
+                    )
+            layer["executors"] = executors
+        elif key == "plugins" and isinstance(value, dict):
+            layer["plugins"] = {k: Value(v, source) for k, v in value.items()}
+        else:
+            layer[key] = Value(value, source)
+    return layer, problems
+
+
+def merge(layers: list[Layer]) -> Layer:
+    """The layers merged key by key, later ones overriding earlier ones."""
+    merged: Layer = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if key == "executors" and isinstance(value, dict):
+                executors = merged.setdefault("executors", {})
+                for name, table in value.items():
+                    executors.setdefault(name, {}).update(table)
+            elif key == "plugins" and isinstance(value, dict):
+                merged.setdefault("plugins", {}).update(value)
+            else:
+                merged[key] = value
+    return merged
+
+
+def build_config(merged: Layer, file: Path | None, problems: list[str]) -> Config:
+    """Check the merged layers and make the :class:`Config`.
+
+    :param problems: problems found while making the layers, reported with the others.
+    :raises ConfigError: listing every problem, each with where the value came from.
+    """
+    values: dict[str, Value] = {}
+    for key, value in merged.items():
+        if key not in TOP_KEYS:
+            problems.append(unknown_key_message(value.source.where(None), key, TOP_KEYS))
+        elif isinstance(value, Value) and key in ("executors", "plugins"):
+            problems.append(
+                f"{value.source.where(None)}: {key} must be a table ([{key}...]), "
+                f"got {_kind(value.value)}"
+            )
+    executor = merged.get("executor", Value(DEFAULT_EXECUTOR, DEFAULT))
+    if not _check(executor, str, "a string (an executor's name)", None, "executor", problems):
+        if isinstance(executor.value, dict):
+            problems[-1] += "; an executor's own table is written [executors.NAME]"
+    elif not executor.value:
+        problems.append(f"{executor.source.where(None)}: executor must not be empty")
+    values["executor"] = executor
+    parallelism = merged.get("parallelism", Value(None, DEFAULT))
+    if parallelism.value is not None:
+        _check_count(parallelism, None, "parallelism", problems)
+    values["parallelism"] = parallelism
+
+    plugins_table: Table = (
+        merged.get("plugins", {}) if isinstance(merged.get("plugins"), dict) else {}
+    )
+    autoload = plugins_table.get("autoload", Value(True, DEFAULT))
+    _check(autoload, bool, "true or false", "plugins", "autoload", problems)
+    block = plugins_table.get("block", Value([], DEFAULT))
+    _check_names(block, "plugins", "block", problems)
+    for key, value in plugins_table.items():
+        if key not in PLUGIN_KEYS:
+            problems.append(unknown_key_message(value.source.where("plugins"), key, PLUGIN_KEYS))
+    values["plugins.autoload"] = autoload
+    values["plugins.block"] = block
+
+    sections: dict[str, ExecutorSection] = {}
+    routes: dict[str, str] = {}
+    raw_executors = merged.get("executors")
+    for name, table in (raw_executors if isinstance(raw_executors, dict) else {}).items():
+        section = _section(name, table, problems, values)
+        sections[name] = section
+        for queue in section.queues:
+            if queue in routes:
+                problems.append(
+                    f"queue {queue!r} is listed by both [executors.{routes[queue]}] and "
+                    f"[executors.{name}]; a queue routes to one executor"
+                )
+            routes[queue] = name
+    if problems:
+        raise ConfigError(list_problems("invalid configuration", problems))
+    return Config(
+        executor=executor,
+        parallelism=parallelism,
+        executors=sections,
+        plugins=PluginSettings(bool(autoload.value), frozenset(block.value)),
+        file=file,
+        values=values,
+    )
+
+
+def _section(
+    name: str, table: Table, problems: list[str], values: dict[str, Value]
+) -> ExecutorSection:
+    table_name = f"executors.{name}"
+    backend = table.get("backend", Value(name, Source("default", "the table's name")))
+    if _check(
+        backend, str, "a string (an installed executor's name)", table_name, "backend", problems
+    ):
+        values[f"{table_name}.backend"] = backend
+    parallelism = table.get("parallelism")
+    if parallelism is not None and _check_count(parallelism, table_name, "parallelism", problems):
+        values[f"{table_name}.parallelism"] = parallelism
+    queues = table.get("queues", Value([], DEFAULT))
+    if _check_names(queues, table_name, "queues", problems) and "queues" in table:
+        values[f"{table_name}.queues"] = queues
+    settings = {key: value for key, value in table.items() if key not in EXECUTOR_KEYS}
+    for key, value in settings.items():
+        values[f"{table_name}.{key}"] = value
+    return ExecutorSection(
+        name=name,
+        backend=backend,
+        parallelism=None if parallelism is None else parallelism.value,
+        queues=tuple(queues.value) if isinstance(queues.value, list) else (),
+        settings=settings,
+    )
+
+
+def _kind(value: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a float", str: "a string"}
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return f"{names.get(type(value), type(value).__name__)} {value!r}"
+
+
+def _check(
+    value: Value, tp: type, expected: str, table: str | None, key: str, problems: list[str]
+) -> bool:
+    if type(value.value) is tp:
+        return True
+    problems.append(
+        f"{value.source.where(table)}: {key} must be {expected}, got {_kind(value.value)}"
+    )
+    return False
+
+
+def _check_count(value: Value, table: str | None, key: str, problems: list[str]) -> bool:
+    if type(value.value) is int and value.value >= 0:
+        return True
+    problems.append(
+        f"{value.source.where(table)}: {key} must be an integer >= 0 (0 for no limit), "
+        f"got {_kind(value.value)}"
+    )
+    return False
+
+
+def _check_names(value: Value, table: str, key: str, problems: list[str]) -> bool:
+    if isinstance(value.value, list) and all(type(item) is str for item in value.value):
+        return True
+    problems.append(
+        f"{value.source.where(table)}: {key} must be an array of strings, got {_kind(value.value)}"
+    )
+    return False
+
+
+def list_problems(title: str, problems: list[str]) -> str:
+    """A message listing several problems, one per line: ``title:`` then ``  - problem``."""
+    return f"{title}:\n" + "\n".join(f"  - {problem}" for problem in problems)
+
+
+def unknown_key_message(where: str, key: str, valid: Any) -> str:
+    """An unknown key's message: where, a did-you-mean and the valid keys."""
+    valid = sorted(valid)
+    return f"{where}: unknown key {key!r}{did_you_mean(key, valid)}; valid keys: {', '.join(valid)}"

@@ -1,0 +1,291 @@
+"""Several executors at once: each task routed to one of them, under a global cap on running tasks.
+
+A task goes to the executor it names, else to the executor whose ``queues`` list its queue, else
+to the default executor. Unlike Airflow's multiple executors, two executors may share a backend
+with different settings (``[executors.gpu] backend = "local"``), and routing by queue is explicit.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import Any, TypeVar
+
+from exechost.api import build_executor
+from exechost.autoload import observer_plugins
+from exechost.config import Config, Source, Value, load_config
+from exechost.errors import DuplicateTaskError, InvalidTaskError
+from exechost.events import EventBatch
+from exechost.executor import UNLIMITED, Executor
+from exechost.hookspecs import hookimpl
+from exechost.states import TaskInfo
+from exechost.tasks import QueuedTask, TaskKey
+
+V = TypeVar("V")
+
+
+class _MergedView(Mapping[TaskKey, V]):
+    """A live read-only view of several mappings whose keys are unique across them."""
+
+    def __init__(self, parts: Iterable[Mapping[TaskKey, V]]) -> None:
+        self._parts = list(parts)
+
+    def __getitem__(self, key: TaskKey) -> V:
+        for part in self._parts:
+            if key in part:
+                return part[key]
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[TaskKey]:
+        return itertools.chain.from_iterable(self._parts)
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self._parts)
+
+
+class _Wakeup:
+    """An observer that wakes :meth:`MultiExecutor.wait` when any of its executors reports."""
+
+    def __init__(self, progress: threading.Event) -> None:
+        self._progress = progress
+
+    @hookimpl
+    def executor_task_state_changed(self) -> None:
+        self._progress.set()
+
+
+class MultiExecutor:
+    """Runs tasks on several :class:`exechost.Executor`, routing each task to one of them.
+
+    It has the executor's interface (queue, heartbeat, wait, end, terminate, event buffer) with an
+    ``executor`` argument to :meth:`queue_command`. Keys are unique across all its executors.
+    Usually made by :func:`exechost.load_executors` from the configuration.
+
+    :attr:`parallelism` caps the tasks running across all executors (0: no cap). When the cap
+    binds, the executors take turns for the free slots; within one executor, higher priorities
+    start first.
+    """
+
+    heartbeat_interval: float = 0.1
+    """The longest :meth:`end` waits between heartbeats when no report wakes it first."""
+
+    def __init__(
+        self,
+        executors: Mapping[str, Executor],
+        *,
+        default: str,
+        queues: Mapping[str, str] | None = None,
+        parallelism: int = 0,
+    ) -> None:
+        """
+        :param executors: the executors by name.
+        :param default: the name of the executor of tasks that name none and match no queue.
+        :param queues: each routed queue and the name of its executor.
+        :param parallelism: the most tasks running at once across all executors; 0 for no cap.
+        """
+        names = ", ".join(executors) or "(none)"
+        if default not in executors:
+            raise ValueError(f"default executor {default!r} is not one of the executors: {names}")
+        for queue, name in (queues or {}).items():
+            if name not in executors:
+                raise ValueError(f"queue {queue!r} routes to {name!r}, not one of: {names}")
+        if type(parallelism) is not int or parallelism < 0:
+            raise ValueError(f"parallelism must be an int >= 0, got {parallelism!r}")
+        self.executors: Mapping[str, Executor] = MappingProxyType(dict(executors))
+        self.default = default
+        self.queues: Mapping[str, str] = MappingProxyType(dict(queues or {}))
+        self.parallelism = parallelism
+        self._progress = threading.Event()
+        self._turn = 0
+        wakeup = _Wakeup(self._progress)
+        for executor in self.executors.values():
+            executor.hooks.register_observer(wakeup, "exechost-multi-wakeup")
+
+    def __repr__(self) -> str:
+        return f"<MultiExecutor {', '.join(self.executors)} (default {self.default!r})>"
+
+    # -- what the executors hold -------------------------------------------------------------
+
+    @property
+    def queued_tasks(self) -> Mapping[TaskKey, QueuedTask]:
+        """The tasks waiting for a slot on any executor: a live read-only mapping."""
+        return _MergedView(e.queued_tasks for e in self.executors.values())
+
+    @property
+    def running(self) -> Mapping[TaskKey, TaskInfo]:
+        """The tasks running on any executor: a live read-only mapping."""
+        return _MergedView(e.running for e in self.executors.values())
+
+    @property
+    def open_slots(self) -> int:
+        """How many more tasks the global cap lets start now (:data:`UNLIMITED` with no cap)."""
+        if self.parallelism == 0:
+            return UNLIMITED
+        running = sum(len(e.running) for e in self.executors.values())
+        return max(self.parallelism - running, 0)
+
+    def has_task(self, key: TaskKey) -> bool:
+        """Whether a task with ``key`` is queued or running on any executor."""
+        return any(e.has_task(key) for e in self.executors.values())
+
+    def route(self, executor: str | None = None, queue: str | None = None) -> Executor:
+        """The executor a task naming ``executor`` and in ``queue`` goes to.
+
+        :raises InvalidTaskError: for an executor name that is not one of these executors.
+        """
+        if executor is not None:
+            found = self.executors.get(executor)
+            if found is None:
+                raise InvalidTaskError(
+                    f"no executor named {executor!r} is configured; configured executors: "
+                    f"{', '.join(self.executors)} (add an [executors.{executor}] table to the "
+                    "configuration to run tasks there)"
+                )
+            return found
+        return self.executors[self.queues.get(queue or "", self.default)]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every executor; if one cannot start, terminate those started and raise."""
+        started: list[Executor] = []
+        try:
+            for executor in self.executors.values():
+                executor.start()
+                started.append(executor)
+        except BaseException:
+            for executor in started:
+                executor.terminate()
+            raise
+
+    def queue_command(
+        self,
+        key: TaskKey,
+        command: Sequence[str],
+        priority: int = 1,
+        queue: str | None = None,
+        executor_config: Mapping[str, Any] | None = None,
+        executor: str | None = None,
+    ) -> None:
+        """Queue a task on the executor it routes to (see :meth:`route`).
+
+        :param executor: the name of the executor to run it; ``None`` to route by ``queue``.
+        :raises InvalidTaskError: for an unknown executor name, or a bad key, command, priority or
+            executor_config.
+        :raises DuplicateTaskError: when ``key`` is queued or running on any executor.
+        """
+        try:
+            target = self.route(executor, queue)
+        except InvalidTaskError as exc:
+            raise InvalidTaskError(f"task {key!r}: {exc}") from None
+        for name, other in self.executors.items():
+            if other is not target and other.has_task(key):
+                raise DuplicateTaskError(f"task {key!r} is already queued or running on {name!r}")
+        target.queue_command(key, command, priority, queue, executor_config)
+
+    def heartbeat(self) -> None:
+        """Heartbeat every executor, starting no more tasks than the global cap allows."""
+        budget = self.open_slots
+        executors = list(self.executors.values())
+        self._turn = (self._turn + 1) % len(executors)
+        for executor in executors[self._turn :] + executors[: self._turn]:
+            queued = len(executor.queued_tasks)
+            executor.heartbeat(None if budget == UNLIMITED else budget)
+            if budget != UNLIMITED:
+                budget = max(budget - (queued - len(executor.queued_tasks)), 0)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until any executor reports a state change or ``timeout`` seconds pass."""
+        arrived = self._progress.wait(timeout)
+        self._progress.clear()
+        return arrived
+
+    def end(self) -> None:
+        """Heartbeat until no task is queued or running anywhere, then end every executor."""
+        executors = self.executors.values()
+        while True:
+            self._progress.clear()
+            self.heartbeat()
+            if not any(e.queued_tasks or e.running for e in executors):
+                break
+            self._progress.wait(self.heartbeat_interval)
+        for executor in executors:
+            executor.end()
+
+    def terminate(self) -> None:
+        """Terminate every executor (see :meth:`exechost.Executor.terminate`)."""
+        for executor in self.executors.values():
+            executor.terminate()
+
+    def get_event_buffer(self, groups: Collection[str | int] | None = None) -> EventBatch:
+        """Return and forget the state changes every executor reported since the last call."""
+        transitions = []
+        for executor in self.executors.values():
+            transitions += executor.get_event_buffer(groups).transitions
+        return EventBatch(transitions)
+
+    def __enter__(self) -> MultiExecutor:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.end()
+        else:
+            self.terminate()
+
+
+def load_executors(
+    config: str | Path | Config | None = None,
+    *,
+    executor: str | None = None,
+    parallelism: int | None = None,
+    plugins: Sequence[object] = (),
+    **common_settings: Any,
+) -> MultiExecutor:
+    """Make every configured executor, ready to be started together (or used with ``with``).
+
+    Every backend is imported and its settings checked before this returns, so a bad
+    configuration fails before any task runs.
+
+    :param config: a configuration file to read instead of searching for one, or a loaded
+        :class:`exechost.Config`.
+    :param executor: the default executor's name, over the configuration's ``executor``.
+    :param parallelism: the global cap, over the configuration's ``parallelism`` (0: no cap);
+        also the parallelism of each executor that sets none of its own.
+    :param plugins: observer plugin objects to register with every executor.
+    :param common_settings: settings given to every executor whose backend takes them, over the
+        configured ones (e.g. ``log_dir``).
+    :raises ConfigError, ExecutorNotFoundError, PluginLoadError, SettingsError: as
+        :func:`exechost.load_executor`.
+
+    Example::
+
+        with exechost.load_executors() as executors:
+            executors.queue_command("train", ["python", "train.py"], executor="gpu")
+            executors.queue_command("report", ["make", "report"], queue="io")
+    """
+    loaded = config if isinstance(config, Config) else load_config(config)
+    loaded = loaded.override(executor=executor, parallelism=parallelism)
+    observers = observer_plugins(loaded.plugins)
+    common = {k: Value(v, Source("argument", k)) for k, v in common_settings.items()}
+    executors = {
+        name: build_executor(
+            loaded, name, common_settings=common, observers=observers, plugins=plugins
+        )
+        for name in loaded.executor_names()
+    }
+    return MultiExecutor(
+        executors,
+        default=loaded.default_executor,
+        queues=loaded.queue_routes(),
+        parallelism=loaded.global_parallelism or 0,
+    )

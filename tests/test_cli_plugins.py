@@ -1,0 +1,180 @@
+"""Observer plugins from the ``exechost.plugins`` group, `exechost plugins` and `exechost check`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import cli_environment, make_distribution
+
+RECORDER = """
+import os
+from exechost import hookimpl
+
+with open("imported", "a") as marker:
+    marker.write("recorder\\n")
+
+@hookimpl
+def executor_task_state_changed(executor, key, state):
+    with open("states", "a") as log:
+        log.write(f"{executor.name} {key} {state}\\n")
+"""
+
+BROKEN = """
+with open("imported", "a") as marker:
+    marker.write("broken\\n")
+raise ImportError("needs libfoo")
+"""
+
+TASKS = '[[tasks]]\nkey = "a"\ncommand = ["true"]\n'
+
+
+@pytest.fixture
+def plugins_env(tmp_path):
+    """PYTHONPATH with two installed observer plugins: ``recorder`` and ``broken``."""
+    site = tmp_path / "site"
+    make_distribution(
+        site,
+        "exechost-recorder",
+        {"recorder": RECORDER},
+        {"exechost.plugins": {"recorder": "recorder"}},
+    )
+    make_distribution(
+        site, "broken-plugin", {"broken": BROKEN}, {"exechost.plugins": {"broken": "broken"}}
+    )
+    return {"PYTHONPATH": str(site)}
+
+
+def imported(tmp_path):
+    marker = tmp_path / "imported"
+    return marker.read_text().split() if marker.exists() else []
+
+
+def test_plugins_lists_from_metadata_without_importing(tmp_path, cli, plugins_env):
+    result = cli("plugins", "--json", env=plugins_env)
+    assert result.returncode == 0, result.stderr
+    rows = {(r["kind"], r["name"]): r for r in json.loads(result.stdout)}
+    assert rows[("executor", "local")]["distribution"] == "exechost"
+    assert rows[("executor", "sequential")]["status"] == "not checked"
+    assert rows[("observer", "recorder")] == {
+        "kind": "observer",
+        "name": "recorder",
+        "distribution": "exechost-recorder",
+        "version": "1.0",
+        "value": "recorder",
+        "status": "not checked",
+        "detail": "",
+    }
+    assert imported(tmp_path) == []
+    table = cli("plugins", env=plugins_env).stdout
+    assert "kind" in table and "status" in table and "exechost-recorder" in table
+
+
+def test_plugins_check_imports_and_reports_import_errors(tmp_path, cli, plugins_env):
+    result = cli("plugins", "--check", "--json", env=plugins_env)
+    assert result.returncode == 1
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert rows["local"]["status"] == "ok"
+    assert rows["recorder"]["status"] == "ok"
+    assert rows["broken"]["status"] == "import error"
+    assert rows["broken"]["detail"] == "ImportError: needs libfoo"
+    assert sorted(imported(tmp_path)) == ["broken", "recorder"]
+
+
+def test_blocked_plugins_are_never_imported(tmp_path, cli, plugins_env):
+    (tmp_path / "exechost.toml").write_text('[plugins]\nblock = ["broken"]\n')
+    result = cli("plugins", "--check", "--json", env=plugins_env)
+    assert result.returncode == 0, result.stdout
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert (rows["broken"]["status"], rows["broken"]["detail"]) == (
+        "blocked",
+        "named in [plugins] block",
+    )
+    assert imported(tmp_path) == ["recorder"]
+
+    (tmp_path / "imported").unlink()
+    off = {**plugins_env, "EXECHOST_PLUGINS__AUTOLOAD": "false"}
+    rows = {r["name"]: r for r in json.loads(cli("plugins", "--check", "--json", env=off).stdout)}
+    assert rows["recorder"]["detail"] == rows["broken"]["detail"] == "autoload is off"
+    assert imported(tmp_path) == []
+
+
+def test_run_autoloads_observer_plugins_into_every_executor(tmp_path, cli, plugins_env):
+    (tmp_path / "exechost.toml").write_text(
+        '[executors.other]\nbackend = "sequential"\n[plugins]\nblock = ["broken"]\n'
+    )
+    (tmp_path / "tasks.toml").write_text(
+        TASKS + '[[tasks]]\nkey = "b"\ncommand = ["true"]\nexecutor = "other"\n'
+    )
+    result = cli("run", "tasks.toml", env=plugins_env)
+    assert result.returncode == 0, result.stderr
+    states = sorted((tmp_path / "states").read_text().splitlines())
+    assert states == ["local a running", "local a success", "other b running", "other b success"]
+    assert imported(tmp_path) == ["recorder"]
+
+
+def test_a_broken_plugin_stops_the_run_before_it_starts_and_says_how_to_block_it(
+    tmp_path, cli, plugins_env
+):
+    (tmp_path / "tasks.toml").write_text('[[tasks]]\nkey = "a"\ncommand = ["touch", "ran"]\n')
+    result = cli("run", "tasks.toml", env=plugins_env)
+    assert result.returncode == 2
+    assert (
+        "exechost.plugins plugin 'broken' from distribution broken-plugin 1.0 could not be "
+        "loaded (broken): ImportError: needs libfoo"
+    ) in result.stderr
+    assert (
+        "block = ['broken']" in result.stderr and "EXECHOST_PLUGINS__BLOCK=broken" in result.stderr
+    )
+    assert not (tmp_path / "ran").exists()
+    blocked = cli("run", "tasks.toml", env={**plugins_env, "EXECHOST_PLUGINS__BLOCK": "broken"})
+    assert blocked.returncode == 0, blocked.stderr
+    assert (tmp_path / "ran").exists()
+
+
+def test_check_reports_ready_configuration(tmp_path, cli, plugins_env):
+    (tmp_path / "exechost.toml").write_text(
+        'parallelism = 4\n[executors.gpu]\nbackend = "local"\nparallelism = 1\nqueues = ["gpu"]\n'
+        '[plugins]\nblock = ["broken"]\n'
+    )
+    result = cli("check", env=plugins_env)
+    assert result.returncode == 0, result.stdout
+    out = result.stdout
+    assert "ok executor local (default): backend local, parallelism 4" in out
+    assert "ok executor gpu: backend local, parallelism 1, queues gpu" in out
+    assert "ok observer plugin recorder" in out
+    assert "blocked observer plugin broken" in out
+    assert "everything is ready" in out
+
+
+def test_check_lists_every_problem(tmp_path, cli, plugins_env):
+    (tmp_path / "exechost.toml").write_text(
+        '[executors.gpu]\nbackend = "dask"\n[executors.io]\nbackend = "local"\nlog_dir = 1\n'
+    )
+    result = cli("check", env=plugins_env)
+    assert result.returncode == 1
+    out = result.stdout
+    assert "problem executor gpu:" in out and "pip install exechost-dask" in out
+    assert "problem executor io:" in out and "setting 'log_dir' must be" in out
+    assert "problem observer plugin broken: ImportError: needs libfoo" in out
+    assert "3 problems" in out
+    (tmp_path / "exechost.toml").write_text("parallelism = -1\n")
+    invalid = cli("check", env=plugins_env)
+    assert invalid.returncode == 1
+    assert "parallelism must be an integer >= 0" in invalid.stdout
+
+
+def test_import_exechost_imports_no_cli_module():
+    code = (
+        "import sys, exechost\n"
+        "exechost.load_executors()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich' "
+        "or m.startswith('exechost.cli')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=cli_environment(), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
