@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import metadata
 
 import pytest
 
@@ -86,11 +87,15 @@ def test_environment_variable_errors_name_the_variable(tmp_path, cli):
     ],
 )
 def test_executor_not_installed_lists_installed_ones_and_pip_command(tmp_path, cli, setting, hint):
+    installed = sorted(ep.name for ep in metadata.entry_points(group="exechost.executors"))
+    missing = setting.split('"')[1]
+    if missing in installed:  # the nox tests session installs every plugin of plugins/
+        pytest.skip(f"executor {missing!r} is installed here; the core sessions check this hint")
     (tmp_path / "exechost.toml").write_text(setting + "\n")
     (tmp_path / "tasks.toml").write_text(MARKER_TASK)
     message = error_of(cli("run", "tasks.toml"))
     assert "is installed" in message
-    assert "installed executors: local, sequential" in message
+    assert f"installed executors: {', '.join(installed)}" in message
     assert hint in message
     assert str(tmp_path / "exechost.toml") in message
     assert not (tmp_path / "ran").exists()
