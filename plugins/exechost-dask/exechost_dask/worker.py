@@ -99,6 +99,7 @@ class TaskReaper(WorkerPlugin):
     """
 
     name = "exechost-dask-task-reaper"
+    idempotent = True  # registered again by every executor; replacing it would tear it down
 
     def setup(self, worker: Worker) -> None:
         orphans.kill_orphans()

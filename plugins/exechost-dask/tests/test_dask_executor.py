@@ -229,6 +229,30 @@ def test_the_embedded_cluster_runs_on_loopback_and_is_closed_at_the_end(tmp_path
     wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers.values()))
 
 
+def test_executors_sharing_a_cluster_leave_each_others_tasks_alone(cluster, tmp_path, marker):
+    started = tmp_path / "started"
+    first = load(cluster, tmp_path / "first")
+    try:
+        first.start()
+        first.queue_command(
+            "long",
+            ["sh", "-c", f"touch {started}; sleep 2"],
+            executor_config={"env": {"M": marker}},
+        )
+        first.heartbeat()
+        wait_until(started.exists)
+        with load(cluster, tmp_path / "second") as second:  # starts, ends: must not touch "long"
+            second.queue_command("short", ["true"])
+        assert second.get_event_buffer()["short"].state is TaskState.SUCCESS
+        assert processes_marked(marker)
+        first.end()
+        event = first.get_event_buffer()["long"]
+        assert event.state is TaskState.SUCCESS, event
+    finally:
+        first.terminate()
+        kill_marked(marker)
+
+
 def worker_pid_of_running_task(client: Client) -> int:
     """The PID of the worker that is executing a task now."""
     processing = client.processing()
