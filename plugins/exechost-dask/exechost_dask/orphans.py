@@ -32,17 +32,32 @@ def start_time(pid: int) -> str | None:
 
 
 def record(pid: int) -> Path | None:
-    """Note that this worker process runs the task process ``pid``; return the note."""
+    """Note that this worker process runs the task process ``pid``; return the note.
+
+    Best effort: a note that cannot be written (a full disk, a directory someone else owns) is
+    skipped, and the task runs all the same.
+    """
     if not _ENABLED:
         return None
     task_started = start_time(pid)
     if task_started is None:  # the task has exited already
         return None
     worker = os.getpid()
-    RECORD_DIR.mkdir(mode=0o700, exist_ok=True)
     path = RECORD_DIR / str(pid)
-    path.write_text(f"{worker} {start_time(worker)} {task_started}")
+    try:
+        RECORD_DIR.mkdir(mode=0o700, exist_ok=True)
+        if not _ours(RECORD_DIR):
+            return None
+        path.write_text(f"{worker} {start_time(worker)} {task_started}")
+    except OSError:
+        return None
     return path
+
+
+def _ours(directory: Path) -> bool:
+    """Whether ``directory`` belongs to this user alone: no one else can plant notes in it."""
+    status = directory.lstat()
+    return status.st_uid == os.getuid() and not status.st_mode & 0o022
 
 
 def forget(path: Path | None) -> None:
@@ -53,7 +68,7 @@ def forget(path: Path | None) -> None:
 
 def kill_orphans() -> list[int]:
     """Kill the process group of each recorded task whose worker is gone; return their PIDs."""
-    if not _ENABLED or not RECORD_DIR.is_dir():
+    if not _ENABLED or not RECORD_DIR.is_dir() or not _ours(RECORD_DIR):
         return []
     killed = []
     for path in RECORD_DIR.iterdir():

@@ -9,6 +9,7 @@ that closes, and those a dead worker left behind (see :mod:`exechost_dask.orphan
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import subprocess
 import threading
@@ -47,7 +48,8 @@ def run_task(
         environment, perhaps secrets).
     """
     path = Path(log_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # if it cannot be made, the task fails opening its log
+        path.parent.mkdir(parents=True, exist_ok=True)
     notes: list[Path | None] = []
     try:
         info = run(command, path, options, on_spawn=functools.partial(_register, task_id, notes))
