@@ -37,7 +37,8 @@ def core(session: nox.Session) -> None:
 @nox.session(python=MAIN_PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff and mypy (strict) over the host, the hookspecs and the plugins."""
-    session.install("ruff==0.17.5", "mypy==2.4.1", ".[testing]", *PLUGINS)
+    # tomli: mypy checks the Python 3.10 branch of exechost.config.files
+    session.install("ruff==0.17.5", "mypy==2.4.1", "tomli", ".[testing]", *PLUGINS)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "-p", "exechost", *(f"--package={package}" for package in PLUGIN_PACKAGES))

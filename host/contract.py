@@ -155,10 +155,14 @@ def capabilities_record(capabilities: Capabilities) -> dict[str, Any]:
     return record
 
 
-def describe_capabilities(capabilities: Capabilities) -> str:
-    """The capabilities in a few words: ``"can_cancel_running, ordered_start; executor_config:
-    env, cwd, timeout"``."""
-    record = capabilities_record(capabilities)
+def describe_capabilities(capabilities: Capabilities | Mapping[str, Any]) -> str:
+    """The capabilities (or their :func:`capabilities_record`) in a few words:
+    ``"can_cancel_running, ordered_start; executor_config: env, cwd, timeout"``."""
+    record = dict(
+        capabilities_record(capabilities)
+        if isinstance(capabilities, Capabilities)
+        else capabilities
+    )
     options = record.pop("executor_config")
     text = ", ".join(name for name, claimed in record.items() if claimed) or "no claims"
     if options is not None:

@@ -66,6 +66,7 @@ def test_plugins_lists_from_metadata_without_importing(tmp_path, cli, plugins_en
         "value": "recorder",
         "status": "not checked",
         "detail": "",
+        "capabilities": None,
     }
     assert imported(tmp_path) == []
     table = cli("plugins", env=plugins_env).stdout

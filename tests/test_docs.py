@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -52,3 +53,61 @@ def test_quickstart_output_is_what_the_page_shows(tmp_path: Path):
         "('build', 'fails') failed 3 exit status 3",
         "slow failed -9 timeout",
     ]
+
+
+_TOML_BLOCK = re.compile(r"```toml\n(.*?)```", re.DOTALL)
+_CONSOLE_BLOCK = re.compile(r"```console\n(.*?)```", re.DOTALL)
+_DURATION = re.compile(r"\d+\.\d+s")
+
+
+def console_output(page: str, command: str) -> list[str]:
+    """The lines the page shows ``$ command`` printing (up to the next prompt or a ``...``)."""
+    for block in _CONSOLE_BLOCK.findall((DOCS / page).read_text()):
+        lines = block.splitlines()
+        if f"$ {command}" in lines:
+            shown = lines[lines.index(f"$ {command}") + 1 :]
+            ends = [i for i, line in enumerate(shown) if line.startswith("$ ") or line == "..."]
+            return shown[: ends[0]] if ends else shown
+    raise AssertionError(f"{page} shows no `$ {command}`")
+
+
+def exechost_command(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXECHOST_")}
+    return subprocess.run(
+        [sys.executable, "-m", "exechost", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def progress_lines(lines: list[str]) -> set[str]:
+    """Progress lines without their position and durations, which vary from run to run."""
+    return {_DURATION.sub("Ns", line.partition("] ")[2]) for line in lines if line.startswith("[")}
+
+
+def test_quickstart_command_line_batch_prints_what_the_page_shows(tmp_path: Path):
+    config, tasks = _TOML_BLOCK.findall((DOCS / "quickstart.md").read_text())[:2]
+    (tmp_path / "exechost.toml").write_text(config)
+    (tmp_path / "tasks.toml").write_text(tasks)
+    done = exechost_command("run", "tasks.toml", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    shown = console_output("quickstart.md", "exechost run tasks.toml")
+    printed = done.stdout.splitlines()
+    assert progress_lines(printed) == progress_lines(shown)
+    assert _DURATION.sub("Ns", printed[3]) == _DURATION.sub("Ns", shown[3])
+
+
+def test_tutorial_configuration_selects_the_threads_executor(tmp_path: Path):
+    if not executor_installed("threads"):
+        pytest.skip("needs plugins/exechost-tutorial installed (the nox tests session does)")
+    config = _TOML_BLOCK.findall((DOCS / "tutorial.md").read_text())[-1]
+    (tmp_path / "exechost.toml").write_text(config)
+    checked = exechost_command("check", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.splitlines()[1:] == console_output("tutorial.md", "exechost check")[1:]
+    ran = exechost_command("run", "--", "echo", "hello from threads", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert (tmp_path / "logs" / "echo.log").read_text() == "hello from threads\n"

@@ -124,6 +124,63 @@ def test_plugin_from_wheels_runs_tasks(venv: Path, tmp_path: Path):
     assert (tmp_path / "logs" / "hello.log").read_text() == "hello from a wheel\n"
 
 
+CONFIG = """\
+executor = "threads"
+
+[executors.threads]
+log_dir = "threads-logs"
+"""
+
+TASKS = """\
+[[tasks]]
+key = "hello"
+command = ["sh", "-c", "echo hello through the command line"]
+
+[[tasks]]
+key = ["batch", 2]
+command = ["true"]
+executor_config = { timeout = 30 }
+"""
+
+
+def exechost_cli(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The venv's ``exechost`` console script, as a user runs it, in ``cwd``."""
+    return subprocess.run(
+        [str(venv / "bin" / "exechost"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "COLUMNS": "500"},
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project directory whose exechost.toml selects the ``threads`` plugin."""
+    (tmp_path / "exechost.toml").write_text(CONFIG)
+    (tmp_path / "tasks.toml").write_text(TASKS)
+    return tmp_path
+
+
+def table_rows(output: str) -> dict[str, str]:
+    """``exechost plugins``' table rows by plugin name, whitespace collapsed."""
+    return {line.split()[1]: " ".join(line.split()) for line in output.splitlines()[1:]}
+
+
+def test_cli_runs_tasks_on_the_plugin_selected_in_the_config_file(venv: Path, project: Path):
+    done = exechost_cli(venv, project, "run", "tasks.toml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (project / "threads-logs" / "hello.log").read_text() == (
+        "hello through the command line\n"
+    )
+    listed = exechost_cli(venv, project, "plugins", "--check")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    threads = table_rows(listed.stdout)["threads"]
+    assert threads.startswith("executor threads exechost-tutorial 1.0.0 ok")
+    assert "can_cancel_running, ordered_start; executor_config: env, cwd, timeout" in threads
+
+
 @pytest.fixture(scope="module")
 def venv_with_misfits(venv: Path, wheels: dict[str, Path]) -> Path:
     run([venv / "bin" / "python", "-m", "pip", "install", "-q", wheels["exechost_misfits"]])
@@ -156,3 +213,29 @@ def test_incompatible_plugin_is_refused_naming_both_versions(
     assert last_line.startswith("exechost.errors.IncompatiblePluginError: "), selected.stderr
     assert ">=7.0,<8" in last_line and "provides API 1.0" in last_line
     assert "exechost-misfits 0.3" in last_line
+
+
+def test_cli_with_broken_and_incompatible_plugins_installed(venv_with_misfits: Path, project: Path):
+    done = exechost_cli(venv_with_misfits, project, "run", "tasks.toml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (project / "threads-logs" / "hello.log").exists()
+
+    listed = exechost_cli(venv_with_misfits, project, "plugins")
+    assert listed.returncode == 0, listed.stderr
+    assert {"local", "threads", "broken", "future"} <= set(table_rows(listed.stdout))
+
+    checked = exechost_cli(venv_with_misfits, project, "plugins", "--check")
+    assert checked.returncode == 1
+    rows = table_rows(checked.stdout)
+    assert "import error" in rows["broken"]
+    assert "No module named 'exechost_missing_dependency'" in rows["broken"]
+    assert "incompatible" in rows["future"] and ">=7.0,<8" in rows["future"]
+    assert " ok " in rows["threads"] and " ok " in rows["local"]
+
+    broken = exechost_cli(venv_with_misfits, project, "run", "--executor", "broken", "--", "true")
+    assert broken.returncode != 0
+    assert "No module named 'exechost_missing_dependency'" in broken.stderr
+    assert "exechost-misfits 0.3" in broken.stderr
+    future = exechost_cli(venv_with_misfits, project, "run", "--executor", "future", "--", "true")
+    assert future.returncode != 0
+    assert ">=7.0,<8" in future.stderr and "provides API 1.0" in future.stderr

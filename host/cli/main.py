@@ -12,7 +12,7 @@ from typing import Any
 import exechost
 import pluggy
 from exechost.api import build_executor
-from exechost.cli.plugins import COLUMNS, IMPORT_ERROR, plugin_reports
+from exechost.cli.plugins import COLUMNS, IMPORT_ERROR, INCOMPATIBLE, plugin_reports
 from exechost.cli.run import run_batch
 from exechost.cli.taskfile import command_task, read_json_lines, read_task_file
 from exechost.config import (
@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument(
         "--check",
         action="store_true",
-        help="import each plugin to report import errors (exit 1 if any)",
+        help="import each plugin: report import errors, executors that do not support this "
+        "exechost's API version, and each executor's capabilities (exit 1 on any problem)",
     )
     return parser
 
@@ -296,11 +297,13 @@ def _plugins(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         print(json.dumps([r.__dict__ for r in reports], indent=2))
     else:
-        table = Table(*(header for header, _ in COLUMNS), box=None)
+        # capabilities are known only for imported backends: no empty column without --check
+        columns = [(h, cell) for h, cell in COLUMNS if args.check or h != "capabilities"]
+        table = Table(*(header for header, _ in columns), box=None)
         for report in reports:
-            table.add_row(*(escape(cell(report)) for _, cell in COLUMNS))
+            table.add_row(*(escape(cell(report)) for _, cell in columns))
         console.print(table)
-    return 1 if any(r.status == IMPORT_ERROR for r in reports) else 0
+    return 1 if any(r.status in (IMPORT_ERROR, INCOMPATIBLE) for r in reports) else 0
 
 
 def _toml(value: Any) -> str | None:

@@ -1,8 +1,9 @@
 """``exechost plugins``: every installed executor backend and observer plugin, from metadata.
 
 Nothing is imported unless ``--check`` asks for it; a plugin the configuration blocks is never
-imported. Each row is a :class:`PluginReport`; :data:`COLUMNS` decides what the table shows, so a
-new fact about plugins is one field and one column.
+imported. A checked executor backend also shows whether it supports this exechost's API version,
+and its capabilities. Each row is a :class:`PluginReport`; :data:`COLUMNS` decides what the table
+shows, so a new fact about plugins is one field and one column.
 """
 
 from __future__ import annotations
@@ -10,8 +11,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from exechost.config import PluginSettings
+from exechost.contract import (
+    api_incompatibility,
+    capabilities_of,
+    capabilities_record,
+    describe_capabilities,
+)
 from exechost.discovery import EXECUTORS_GROUP, PLUGINS_GROUP, PluginEntry, find_entries
 from exechost.errors import PluginLoadError
 
@@ -21,6 +29,7 @@ GROUPS = (("executor", EXECUTORS_GROUP), ("observer", PLUGINS_GROUP))
 NOT_CHECKED = "not checked"
 OK = "ok"
 IMPORT_ERROR = "import error"
+INCOMPATIBLE = "incompatible"
 BLOCKED = "blocked"
 
 
@@ -36,9 +45,14 @@ class PluginReport:
     value: str
     """The entry point's value, ``module:attribute``."""
     status: str
-    """``not checked`` (metadata only), ``ok``, ``import error`` or ``blocked``."""
+    """``not checked`` (metadata only), ``ok``, ``import error``, ``incompatible`` (an executor
+    backend that does not support this exechost's API version, or declares invalid capabilities)
+    or ``blocked``."""
     detail: str = ""
-    """Why: the import error's message, or what blocks the plugin."""
+    """Why: the import error's message, the incompatibility, or what blocks the plugin."""
+    capabilities: dict[str, Any] | None = None
+    """A checked executor backend's capabilities, as :func:`exechost.contract.capabilities_record`
+    gives them."""
 
 
 COLUMNS: list[tuple[str, Callable[[PluginReport], str]]] = [
@@ -47,6 +61,7 @@ COLUMNS: list[tuple[str, Callable[[PluginReport], str]]] = [
     ("distribution", lambda r: r.distribution or "-"),
     ("version", lambda r: r.version or "-"),
     ("status", lambda r: r.status),
+    ("capabilities", lambda r: describe_capabilities(r.capabilities) if r.capabilities else ""),
     ("detail", lambda r: r.detail),
 ]
 """The table's columns: a header and how to get the cell from a report."""
@@ -71,9 +86,18 @@ def _report(kind: str, entry: PluginEntry, settings: PluginSettings, check: bool
     if not check:
         return report
     try:
-        entry.load()
+        loaded = entry.load()
     except PluginLoadError as exc:
         cause = exc.__cause__
         detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
         return dataclasses.replace(report, status=IMPORT_ERROR, detail=detail)
-    return dataclasses.replace(report, status=OK)
+    if kind != "executor":
+        return dataclasses.replace(report, status=OK)
+    problem = api_incompatibility(loaded, entry.name)
+    if problem is not None:
+        return dataclasses.replace(report, status=INCOMPATIBLE, detail=problem)
+    try:
+        capabilities = capabilities_of(loaded, entry.name)
+    except PluginLoadError as exc:
+        return dataclasses.replace(report, status=INCOMPATIBLE, detail=str(exc))
+    return dataclasses.replace(report, status=OK, capabilities=capabilities_record(capabilities))
