@@ -217,4 +217,5 @@ def _where(config: Config, section: ExecutorSection) -> str:
     """Where the executor's table (or, without one, the name of the default executor) is."""
     sources = [section.backend, *section.settings.values()]
     source = next((v.source for v in sources if v.source.kind != "default"), section.backend.source)
+    source = dataclasses.replace(source, line=None)  # the table, not the line of one of its keys
     return source.where(f"executors.{section.name}" if section.name in config.executors else None)

@@ -21,7 +21,7 @@ from exechost.errors import DuplicateTaskError, InvalidTaskError
 from exechost.events import EventBatch
 from exechost.executor import UNLIMITED, Executor
 from exechost.hookspecs import hookimpl
-from exechost.states import TaskInfo
+from exechost.states import TaskInfo, TaskState
 from exechost.tasks import QueuedTask, TaskKey
 
 V = TypeVar("V")
@@ -47,14 +47,15 @@ class _MergedView(Mapping[TaskKey, V]):
 
 
 class _Wakeup:
-    """An observer that wakes :meth:`MultiExecutor.wait` when any of its executors reports."""
+    """An observer that wakes :meth:`MultiExecutor.wait` when a task of any executor finishes."""
 
     def __init__(self, progress: threading.Event) -> None:
         self._progress = progress
 
     @hookimpl
-    def executor_task_state_changed(self) -> None:
-        self._progress.set()
+    def executor_task_state_changed(self, state: TaskState) -> None:
+        if state.finished:  # a freed slot: the host's own "running" notices need no wake-up
+            self._progress.set()
 
 
 class MultiExecutor:
@@ -102,7 +103,7 @@ class MultiExecutor:
         self._turn = 0
         wakeup = _Wakeup(self._progress)
         for executor in self.executors.values():
-            executor.hooks.register_observer(wakeup, "exechost-multi-wakeup")
+            executor.hooks.register_observer(wakeup)
 
     def __repr__(self) -> str:
         return f"<MultiExecutor {', '.join(self.executors)} (default {self.default!r})>"
@@ -146,6 +147,19 @@ class MultiExecutor:
                 )
             return found
         return self.executors[self.queues.get(queue or "", self.default)]
+
+    def subset(self, names: Collection[str]) -> MultiExecutor:
+        """The same executors, not started, but only those named and the default one.
+
+        For a batch whose tasks are all known: the executors no task routes to are not started.
+        """
+        kept = {n: e for n, e in self.executors.items() if n in names or n == self.default}
+        return MultiExecutor(
+            kept,
+            default=self.default,
+            queues={queue: name for queue, name in self.queues.items() if name in kept},
+            parallelism=self.parallelism,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -198,7 +212,11 @@ class MultiExecutor:
                 budget = max(budget - (queued - len(executor.queued_tasks)), 0)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until any executor reports a state change or ``timeout`` seconds pass."""
+        """Block until a task of any executor finishes or ``timeout`` seconds pass.
+
+        Returns whether one did. Ends since the last call count, so a loop of ``heartbeat()`` then
+        ``wait()`` never misses one.
+        """
         arrived = self._progress.wait(timeout)
         self._progress.clear()
         return arrived

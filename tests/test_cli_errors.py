@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from importlib import metadata
 
 import pytest
@@ -36,16 +37,16 @@ def test_unknown_key_names_table_suggests_and_lists_valid_keys(tmp_path, cli):
     message = error_of(cli("run", "tasks.toml"))
     file = tmp_path / "exechost.toml"
     assert (
-        f"{file}, top level: unknown key 'paralelism' (did you mean 'parallelism'?); "
+        f"{file}:1, top level: unknown key 'paralelism' (did you mean 'parallelism'?); "
         "valid keys: executor, executors, parallelism, plugins"
     ) in message
-    assert f"{file}, [plugins]: unknown key 'blok' (did you mean 'block'?)" in message
+    assert f"{file}:6, [plugins]: unknown key 'blok' (did you mean 'block'?)" in message
     assert not (tmp_path / "ran").exists()
     # a backend's own settings are only known once it is loaded: the same message, with them
     (tmp_path / "exechost.toml").write_text('[executors.gpu]\nbackend = "local"\nlog_dri = "x"\n')
     message = error_of(cli("run", "tasks.toml"))
     assert (
-        f"{file}, [executors.gpu]: unknown key 'log_dri' (did you mean 'log_dir'?); "
+        f"{file}:3, [executors.gpu]: unknown key 'log_dri' (did you mean 'log_dir'?); "
         "valid keys: backend, log_dir, parallelism, queues"
     ) in message
 
@@ -56,14 +57,19 @@ def test_wrong_type_says_the_expected_type(tmp_path, cli):
     )
     (tmp_path / "tasks.toml").write_text(MARKER_TASK)
     message = error_of(cli("run", "tasks.toml"))
-    where = f"{tmp_path / 'exechost.toml'}, [executors.gpu]"
+    file = tmp_path / "exechost.toml"
     assert (
-        f"{where}: parallelism must be an integer >= 0 (0 for no limit), got a string 'one'"
+        f"{file}:3, [executors.gpu]: parallelism must be an integer >= 0 (0 for no limit), "
+        "got a string 'one'"
     ) in message
-    assert f"{where}: queues must be an array of strings, got a string 'gpu'" in message
+    assert f"{file}:4, [executors.gpu]: queues must be an array of strings, got a string 'gpu'" in (
+        message
+    )
     (tmp_path / "exechost.toml").write_text('[executors.gpu]\nbackend = "local"\nlog_dir = 3\n')
     message = error_of(cli("run", "tasks.toml"))
-    assert f"{where}: invalid settings for executor 'gpu': setting 'log_dir' must be" in message
+    assert f"{file}, [executors.gpu]: invalid settings for executor 'gpu': setting 'log_dir'" in (
+        message
+    )
     assert "got int 3" in message
     assert not (tmp_path / "ran").exists()
 
@@ -145,7 +151,8 @@ def test_bad_task_files_list_every_problem_with_its_place(tmp_path, cli):
 
 def test_task_file_syntax_errors_and_formats(tmp_path, cli):
     (tmp_path / "tasks.json").write_text('{"tasks": [\n  {"key": "a",}\n]}')
-    assert "tasks.json:2:15: invalid JSON" in error_of(cli("run", "tasks.json"))
+    # the column of a trailing comma differs between Python versions
+    assert re.search(r"tasks\.json:2:1[45]: invalid JSON", error_of(cli("run", "tasks.json")))
     (tmp_path / "tasks.toml").write_text("[[tasks]\n")
     assert "tasks.toml:1:8: invalid TOML" in error_of(cli("run", "tasks.toml"))
     (tmp_path / "tasks.yaml").write_text("")

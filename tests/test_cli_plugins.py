@@ -179,3 +179,40 @@ def test_import_exechost_imports_no_cli_module():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+UNREACHABLE = """
+from exechost import hookimpl
+
+class UnreachableBackend:
+    @hookimpl
+    def executor_start(self):
+        raise ConnectionError("broker at 127.0.0.1:1 refused the connection")
+"""
+
+
+def test_only_the_executors_a_batch_uses_are_started(tmp_path, cli):
+    site = make_distribution(
+        tmp_path / "site",
+        "exechost-unreachable",
+        {"unreachable": UNREACHABLE},
+        {"exechost.executors": {"remote": "unreachable:UnreachableBackend"}},
+    )
+    env = {"PYTHONPATH": str(site)}
+    (tmp_path / "exechost.toml").write_text("[executors.remote]\n")
+    (tmp_path / "tasks.toml").write_text('[[tasks]]\nkey = "a"\ncommand = ["touch", "ran"]\n')
+    assert cli("run", "tasks.toml", env=env).returncode == 0  # remote is not used: not started
+    assert (tmp_path / "ran").exists()
+
+    (tmp_path / "ran").unlink()
+    (tmp_path / "tasks.toml").write_text(
+        '[[tasks]]\nkey = "a"\ncommand = ["touch", "ran"]\n'
+        '[[tasks]]\nkey = "b"\ncommand = ["true"]\nexecutor = "remote"\n'
+    )
+    result = cli("run", "tasks.toml", env=env)
+    assert result.returncode == 1
+    assert "executor 'remote' could not start" in result.stderr
+    assert "ConnectionError: broker at 127.0.0.1:1 refused the connection; no task ran" in (
+        result.stderr
+    )
+    assert not (tmp_path / "ran").exists()

@@ -36,8 +36,10 @@ def test_environment_scheme_reaches_any_key(tmp_path):
             "EXECHOST_PLUGINS__AUTOLOAD": "0",
             "EXECHOST_PLUGINS__BLOCK": "a, b",
             "OTHER": "ignored",
+            "EXECHOST_TEST_MARKER": "somebody else's",
         },
     )
+    assert config.ignored_variables == ("EXECHOST_TEST_MARKER",)
     assert config.default_executor == "gpu"
     assert config.global_parallelism == 6
     gpu = config.executors["gpu"]
@@ -69,7 +71,7 @@ def test_pyproject_table_names_its_tables_in_messages(tmp_path):
     )
     with pytest.raises(ConfigError) as error:
         exechost.load_executor("gpu", config=tmp_path / "pyproject.toml")
-    assert f"{tmp_path / 'pyproject.toml'}, [tool.exechost.executors.gpu]: unknown key" in str(
+    assert f"{tmp_path / 'pyproject.toml'}:3, [tool.exechost.executors.gpu]: unknown key" in str(
         error.value
     )
 
@@ -111,3 +113,14 @@ def test_missing_config_file_is_an_error(tmp_path):
         exechost.load_executor(config=tmp_path / "nope.toml")
     with pytest.raises(ConfigError, match=r"from \$EXECHOST_CONFIG\) does not exist"):
         load_config(cwd=tmp_path, environ={"EXECHOST_CONFIG": "nope.toml"})
+
+
+def test_misspelt_or_malformed_variables_are_errors(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load_config(
+            cwd=tmp_path,
+            environ={"EXECHOST_EXECUTERS": "x", "EXECHOST_EXECUTORS__GPU": "1"},
+        )
+    message = str(error.value)
+    assert "EXECHOST_EXECUTERS: unknown key 'executers' (did you mean 'executors'?)" in message
+    assert "EXECHOST_EXECUTORS__GPU: not a configuration key; use EXECHOST_KEY" in message

@@ -36,13 +36,22 @@ def test_readme_first_command_on_a_fresh_install(tmp_path):
         text=True,
         timeout=600,
     )
-    # the example's timeout task fails on purpose: exit status 1, listed with its log
-    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "6 tasks: 5 succeeded, 1 failed" in result.stdout
-    log = checkout / "examples" / "exechost-logs" / "demo__timeout.log"
-    assert f"failed demo/timeout on local: timeout (log: {log})" in result.stdout
-    assert (checkout / "examples/exechost-logs/serial/demo__serial.log").read_text() == (
-        "one at a time\n"
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "6 tasks: 6 succeeded, 0 failed" in result.stdout
+    logs = checkout / "examples" / "exechost-logs"
+    assert (logs / "serial" / "demo__serial.log").read_text() == "one at a time\n"
+    assert (logs / "demo__options.log").read_text() == "hello from /tmp\n"
+    failing = subprocess.run(
+        ["exechost", "run", "failing.toml"],
+        cwd=checkout / "examples",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert failing.returncode == 1
+    assert f"failed demo/too-slow on local: timeout (log: {logs / 'demo__too-slow.log'})" in (
+        failing.stdout
     )
     version = subprocess.run(
         [str(venv / "bin" / "exechost"), "--version"], capture_output=True, text=True, check=True

@@ -98,3 +98,15 @@ def test_constructor_checks_its_names():
         MultiExecutor({"local": local}, default="x")
     with pytest.raises(ValueError, match="queue 'q' routes to 'y'"):
         MultiExecutor({"local": local}, default="local", queues={"q": "y"})
+
+
+def test_subset_keeps_the_named_and_the_default_executor(tmp_path):
+    config = two_executors(
+        tmp_path,
+        '[executors.gpu]\nbackend = "local"\nqueues = ["cuda"]\n'
+        '[executors.io]\nbackend = "local"\nqueues = ["disk"]\n',
+    )
+    executors = exechost.load_executors(config, parallelism=3).subset({"io"})
+    assert list(executors.executors) == ["local", "io"]
+    assert dict(executors.queues) == {"disk": "io"}
+    assert executors.parallelism == 3

@@ -166,12 +166,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args, human)
         return _plugins(args, human)
     except (ExecHostError, pluggy.PluginValidationError) as exc:
-        error = Console(stderr=True, soft_wrap=True)
-        error.print(f"[bold red]exechost: error:[/] {escape(str(exc))}", highlight=False)
+        _error(str(exc))
         return USAGE_ERROR
     except BrokenPipeError:  # e.g. `exechost plugins --json | head`: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _error(message: str) -> None:
+    Console(stderr=True, soft_wrap=True).print(
+        f"[bold red]exechost: error:[/] {escape(message)}", highlight=False
+    )
 
 
 def _count(text: str) -> int:
@@ -206,7 +211,7 @@ def _run(args: argparse.Namespace, command: list[str], console: Console) -> int:
     try:
         return run_batch(tasks, executors, console, json_output=args.json)
     except exechost.BackendError as exc:
-        console.print(f"[bold red]exechost: error:[/] {escape(str(exc))}; no task ran")
+        _error(f"{exc}; no task ran")
         return 1
 
 
@@ -221,6 +226,7 @@ def _config(args: argparse.Namespace, console: Console) -> int:
             "file": None if config.file is None else str(config.file),
             "search_order": list(SEARCH_ORDER),
             "values": {key: {"value": v, "source": s, "env": e} for key, v, s, e in rows},
+            "ignored_variables": list(config.ignored_variables),
         }
         print(json.dumps(document, indent=2, default=str))
         return 0
@@ -237,6 +243,8 @@ def _config(args: argparse.Namespace, console: Console) -> int:
         for name, value, source in entries:
             line = f"{name} = {value}" if value is not None else f"# {name} is not set"
             console.print(f"{line:<{width + 5}} # {source}", markup=False)
+    for variable in config.ignored_variables:
+        console.print(f"# ignored: {variable} (names no configuration key)", markup=False)
     console.print(
         "\n# Each key can be set by an environment variable: EXECHOST_ and the key's path in "
         "capitals, with __ between tables, e.g. " + f"{rows[1][3]}, {rows[-1][3]}",

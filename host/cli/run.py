@@ -79,12 +79,10 @@ class StopSignals:
                 signal.signal(signum, handler)
 
 
-def run_batch(
-    tasks: list[TaskSpec], executors: MultiExecutor, console: Console, *, json_output: bool
-) -> int:
-    """Run ``tasks`` to their end (or a stop signal) and print the summary; the exit status.
+def route_tasks(tasks: list[TaskSpec], executors: MultiExecutor) -> list[tuple[TaskSpec, str]]:
+    """Each task and the name of the executor it routes to.
 
-    :raises InvalidTaskError: before anything starts, for a task naming an unknown executor.
+    :raises InvalidTaskError: listing every task that names an executor not configured.
     """
     problems = []
     routes = []
@@ -95,6 +93,18 @@ def run_batch(
             problems.append(f"task {spec.key!r}: {exc}")
     if problems:
         raise InvalidTaskError(list_problems("invalid tasks", problems))
+    return routes
+
+
+def run_batch(
+    tasks: list[TaskSpec], executors: MultiExecutor, console: Console, *, json_output: bool
+) -> int:
+    """Run ``tasks`` to their end (or a stop signal) and print the summary; the exit status.
+
+    :raises InvalidTaskError: before anything starts, for a task naming an unknown executor.
+    """
+    routes = route_tasks(tasks, executors)
+    executors = executors.subset({name for _, name in routes})  # start only the ones used
     batch = Batch()
     display_class = ProgressDisplay if console.is_terminal else LineDisplay
     started = time.monotonic()

@@ -6,6 +6,7 @@ the configuration file, the defaults. :func:`load_config` assembles and checks i
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,13 +71,16 @@ def load_config(
     layers: list[Layer] = []
     file = None
     if found is not None:
-        file, table = found
-        prefix = "tool.exechost." if file.name == "pyproject.toml" else ""
-        file_layer, file_problems = layer_from_table(table, Source("file", str(file), prefix))
+        file = found.path
+        prefix = "".join(f"{part}." for part in found.table_path)
+        file_layer, file_problems = layer_from_table(
+            found.table, Source("file", str(file), prefix), found.line_of
+        )
         layers.append(file_layer)
         problems += file_problems
-    env_layer, env_problems = layer_from_environ(environ)
+    env_layer, env_problems, ignored = layer_from_environ(environ)
     layers.append(env_layer)
     problems += env_problems
     layers.append(dict(options or {}))
-    return build_config(merge(layers), file, problems)
+    config = build_config(merge(layers), file, problems)
+    return dataclasses.replace(config, ignored_variables=tuple(ignored))

@@ -12,6 +12,8 @@
 Names are upper-case in the environment and lower-case in the configuration. A value is read as a
 TOML value (``8``, ``true``, ``["a", "b"]``, ``"quoted"``) and, when it is not one, as a plain
 string, which for a list key is split at commas. ``EXECHOST_CONFIG`` names the file instead.
+Other ``EXECHOST_*`` variables are ignored (``exechost config`` lists them), unless their name is
+close to a key's.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from exechost.config.files import CONFIG_ENV, parse_toml
-from exechost.config.schema import Layer, Source, Value
+from exechost.config.schema import TOP_KEYS, Layer, Source, Value
 from exechost.errors import ConfigError
+from exechost.settings import did_you_mean
 
 ENV_PREFIX = "EXECHOST_"
 """The prefix of the environment variables that set configuration keys."""
@@ -36,10 +39,16 @@ def env_name(*path: str) -> str:
     return ENV_PREFIX + "__".join(part.upper().replace("-", "_") for part in path)
 
 
-def layer_from_environ(environ: Mapping[str, str]) -> tuple[Layer, list[str]]:
-    """The layer of the ``EXECHOST_*`` variables in ``environ``, and their problems."""
+def layer_from_environ(environ: Mapping[str, str]) -> tuple[Layer, list[str], list[str]]:
+    """The layer of the ``EXECHOST_*`` variables in ``environ``, their problems, and the variables
+    ignored because they name no key.
+
+    A variable whose name is close to a key's (``EXECHOST_PARALELISM``) is a likely typo, kept so
+    that it is reported; one that is not (``EXECHOST_TEST_MARKER``) is somebody else's.
+    """
     layer: Layer = {}
     problems: list[str] = []
+    ignored: list[str] = []
     for variable in sorted(environ):
         if not variable.startswith(ENV_PREFIX) or variable == CONFIG_ENV:
             continue
@@ -52,14 +61,16 @@ def layer_from_environ(environ: Mapping[str, str]) -> tuple[Layer, list[str]]:
             layer.setdefault("plugins", {})[path[1]] = Value(
                 _parse(environ[variable], path[1]), source
             )
-        elif len(path) == 1 and path[0] not in ("executors", "plugins"):
+        elif len(path) == 1 and (path[0] in TOP_KEYS or did_you_mean(path[0], TOP_KEYS)):
             layer[path[0]] = Value(_parse(environ[variable], path[0]), source)
-        else:
+        elif path[0] in TOP_KEYS or did_you_mean(path[0], TOP_KEYS):
             problems.append(
                 f"environment variable {variable}: not a configuration key; use "
                 f"{ENV_PREFIX}KEY, {ENV_PREFIX}EXECUTORS__NAME__KEY or {ENV_PREFIX}PLUGINS__KEY"
             )
-    return layer, problems
+        else:
+            ignored.append(variable)
+    return layer, problems, ignored
 
 
 def _parse(raw: str, key: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,45 @@ SEARCH_ORDER = (
 """Where the configuration is looked for; the first found is used, the others are ignored."""
 
 _POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
+_KEY = re.compile(r'^\s*("[^"]*"|[A-Za-z0-9_-]+)\s*=')
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """The configuration file found: its path, exechost's table in it and where keys are."""
+
+    path: Path
+    table: dict[str, Any]
+    """exechost's keys: the whole file, or ``[tool.exechost]`` of a ``pyproject.toml``."""
+    table_path: tuple[str, ...]
+    """Where that table is in the file: ``()``, or ``("tool", "exechost")``."""
+    lines: Mapping[tuple[str, ...], int]
+    """The line of each simple ``key = value`` by its full path (see :func:`key_lines`)."""
+
+    def line_of(self, *path: str) -> int | None:
+        """The line of the key at ``path`` below exechost's table, when it is written plainly."""
+        return self.lines.get((*self.table_path, *path))
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The line number of each ``key = value`` under a ``[table]`` header, by its full path.
+
+    A best effort for messages: dotted keys and inline tables are not followed.
+    """
+    lines: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header:
+            table = tuple(part.strip().strip('"') for part in header.group(1).split("."))
+            for end in range(1, len(table) + 1):  # [a.b] is where a table a first appears too
+                lines.setdefault(table[:end], number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            lines.setdefault((*table, key.group(1).strip('"')), number)
+    return lines
 
 
 def parse_toml(text: str, where: str) -> dict[str, Any]:
@@ -49,21 +89,21 @@ def parse_toml(text: str, where: str) -> dict[str, Any]:
         raise ConfigError(f"{where}:{line}:{column}: invalid TOML: {reason}") from None
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Read and parse the TOML file ``path``."""
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    """Read and parse the TOML file ``path``; its data and its text."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    return parse_toml(text, str(path))
+    return parse_toml(text, str(path)), text
 
 
 def find_config(
     explicit: str | Path | None, environ: Mapping[str, str], cwd: Path
-) -> tuple[Path, dict[str, Any]] | None:
-    """The configuration file in :data:`SEARCH_ORDER` and its exechost table, or ``None``.
+) -> ConfigFile | None:
+    """The configuration file in :data:`SEARCH_ORDER`, or ``None``.
 
     :raises ConfigError: when a file named explicitly (or by ``$EXECHOST_CONFIG``) is missing or
         any file found is invalid TOML.
@@ -74,28 +114,24 @@ def find_config(
         if not path.is_file():
             how = "--config" if explicit is not None else f"${CONFIG_ENV}"
             raise ConfigError(f"configuration file {path} (from {how}) does not exist")
-        data = read_toml(path)
-        return path, _exechost_table(path, data) if path.name == "pyproject.toml" else data
+        return _config_file(path, pyproject=path.name == "pyproject.toml")
     path = cwd / CONFIG_FILE_NAME
     if path.is_file():
-        return path, read_toml(path)
+        return _config_file(path, pyproject=False)
     path = cwd / "pyproject.toml"
     if path.is_file():
-        data = read_toml(path)
-        if _has_table(data):
-            return path, _exechost_table(path, data)
+        found = _config_file(path, pyproject=True)
+        if found.table_path in found.lines or found.table:
+            return found
     return None
 
 
-def _has_table(data: Mapping[str, Any]) -> bool:
+def _config_file(path: Path, *, pyproject: bool) -> ConfigFile:
+    data, text = read_toml(path)
+    if not pyproject:
+        return ConfigFile(path, data, (), key_lines(text))
     tool = data.get(PYPROJECT_TABLE[0])
-    return isinstance(tool, dict) and PYPROJECT_TABLE[1] in tool
-
-
-def _exechost_table(path: Path, data: Mapping[str, Any]) -> dict[str, Any]:
-    if not _has_table(data):
-        return {}
-    table = data[PYPROJECT_TABLE[0]][PYPROJECT_TABLE[1]]
+    table = tool.get(PYPROJECT_TABLE[1], {}) if isinstance(tool, dict) else {}
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.exechost] must be a table, got {table!r}")
-    return table
+    return ConfigFile(path, table, PYPROJECT_TABLE, key_lines(text))

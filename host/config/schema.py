@@ -9,7 +9,7 @@ checks the result and lists every problem at once, each with where the bad value
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -29,11 +29,13 @@ class Source:
     detail: str = ""
     table_prefix: str = ""
     """For a file: the table that holds exechost's keys (``tool.exechost.`` in pyproject.toml)."""
+    line: int | None = None
+    """For a file: the line of the value, when it could be found."""
 
     def __str__(self) -> str:
         labels = {
             "default": "default",
-            "file": f"{self.detail}",
+            "file": self.detail if self.line is None else f"{self.detail}:{self.line}",
             "env": f"environment variable {self.detail}",
             "option": f"command-line option {self.detail}",
             "argument": f"argument {self.detail}".rstrip(),
@@ -45,7 +47,7 @@ class Source:
         if self.kind != "file":
             return str(self)
         full_table = (self.table_prefix + table) if table else self.table_prefix.rstrip(".")
-        return f"{self.detail}, [{full_table}]" if full_table else f"{self.detail}, top level"
+        return f"{self}, [{full_table}]" if full_table else f"{self}, top level"
 
 
 DEFAULT = Source("default")
@@ -112,6 +114,8 @@ class Config:
     """The configuration file that was read, if any."""
     values: Mapping[str, Value]
     """Every effective key (dotted, ``executors.gpu.parallelism``) with its value and source."""
+    ignored_variables: tuple[str, ...] = ()
+    """The ``EXECHOST_*`` environment variables that name no key and were ignored."""
 
     @property
     def default_executor(self) -> str:
@@ -159,26 +163,36 @@ class Config:
         return {queue: s.name for s in self.executors.values() for queue in s.queues}
 
 
-def layer_from_table(table: Mapping[str, Any], source: Source) -> tuple[Layer, list[str]]:
-    """A layer from a file's (parsed) exechost table, and the problems with its shape."""
+def layer_from_table(
+    table: Mapping[str, Any], source: Source, line_of: Callable[..., int | None]
+) -> tuple[Layer, list[str]]:
+    """A layer from a file's (parsed) exechost table, and the problems with its shape.
+
+    :param line_of: the line of the key at a path (``line_of("executors", "gpu", "backend")``).
+    """
+
+    def value(raw: Any, *path: str) -> Value:
+        return Value(raw, dataclasses.replace(source, line=line_of(*path)))
+
     layer: Layer = {}
     problems: list[str] = []
-    for key, value in table.items():
-        if key == "executors" and isinstance(value, dict):
+    for key, raw in table.items():
+        if key == "executors" and isinstance(raw, dict):
             executors: dict[str, Table] = {}
-            for name, section in value.items():
+            for name, section in raw.items():
                 if isinstance(section, dict):
-                    executors[name] = {k: Value(v, source) for k, v in section.items()}
+                    executors[name] = {k: value(v, key, name, k) for k, v in section.items()}
                 else:
+                    where = value(section, key, name).source.where("executors")
                     problems.append(
-                        f"{source.where('executors')}: {name} must be a table "
-                        f"([executors.{name}] with its keys below it), got {_kind(section)}"
+                        f"{where}: {name} must be a table ([executors.{name}] with its keys "
+                        f"below it), got {_kind(section)}"
                     )
             layer["executors"] = executors
-        elif key == "plugins" and isinstance(value, dict):
-            layer["plugins"] = {k: Value(v, source) for k, v in value.items()}
+        elif key == "plugins" and isinstance(raw, dict):
+            layer["plugins"] = {k: value(v, key, k) for k, v in raw.items()}
         else:
-            layer[key] = Value(value, source)
+            layer[key] = value(raw, key)
     return layer, problems
 
 
