@@ -10,7 +10,9 @@ LocalCluster of worker processes and, round after round, runs the same batch of 
 * ``exechost dask``: the executor queueing the batch and ending (host bookkeeping, batched
   result collection, every task reported).
 
-It prints each variant's best round in tasks/s and the plugin's ratio to each raw variant.
+It prints each variant's best and median round in tasks/s, the plugin's ratios to each raw
+variant, and the executor's fixed cost per batch (connecting its own client and registering its
+worker plugin, then closing: what a batch pays that the raw loops, reusing one client, do not).
 Target: >= 0.9x the raw engine.
 """
 
@@ -78,6 +80,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    fixed_costs: list[float] = []
     with (
         tempfile.TemporaryDirectory(prefix="exechost-bench-") as scratch,
         LocalCluster(
@@ -97,6 +100,9 @@ def main() -> None:
                 started = time.perf_counter()
                 variant(client, args.tasks, log_dir)
                 rates[name].append(args.tasks / (time.perf_counter() - started))
+            started = time.perf_counter()
+            exechost_dask(client, 0, Path(scratch))
+            fixed_costs.append(time.perf_counter() - started)
 
     print(
         f"{args.tasks} `true` tasks, {args.rounds} rounds, LocalCluster of {args.workers} worker "
@@ -105,6 +111,8 @@ def main() -> None:
     for name, values in rates.items():
         median = statistics.median(values)
         print(f"  {name:<20} best {max(values):7.0f} tasks/s   median {median:7.0f}")
+    fixed = statistics.median(fixed_costs)
+    print(f"  exechost dask start + end with no task: median {fixed:.3f} s")
     plugin = rates["exechost dask"]
     for raw in ("raw subprocess.run", "raw run_task"):
         best = max(plugin) / max(rates[raw])
