@@ -253,6 +253,29 @@ def test_executors_sharing_a_cluster_leave_each_others_tasks_alone(cluster, tmp_
         kill_marked(marker)
 
 
+def test_a_closing_worker_kills_the_tasks_it_runs(tmp_path, marker):
+    started = tmp_path / "started"
+    own_cluster = LocalCluster(
+        n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+    )
+    try:
+        with load(own_cluster, tmp_path) as executor:
+            executor.queue_command(
+                "cut-short",
+                ["sh", "-c", f"touch {started}; sleep 60 & wait"],
+                executor_config={"env": {"MARKER": marker}},
+            )
+            executor.heartbeat()
+            wait_until(started.exists)
+            assert processes_marked(marker)
+            own_cluster.close()  # the worker closes while the task runs
+            wait_until(lambda: not processes_marked(marker), timeout=10)
+        assert executor.get_event_buffer()["cut-short"].state is TaskState.FAILED
+    finally:
+        own_cluster.close()
+        kill_marked(marker)
+
+
 def worker_pid_of_running_task(client: Client) -> int:
     """The PID of the worker that is executing a task now."""
     processing = client.processing()
