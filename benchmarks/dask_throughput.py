@@ -13,7 +13,8 @@ LocalCluster of worker processes and, round after round, runs the same batch of 
 It prints each variant's best and median round in tasks/s, the plugin's ratios to each raw
 variant, and the executor's fixed cost per batch (connecting its own client and registering its
 worker plugin, then closing: what a batch pays that the raw loops, reusing one client, do not).
-Target: >= 0.9x the raw engine.
+Target: >= 0.9x the raw engine. Log files go to the temporary directory: set ``TMPDIR`` (e.g.
+``TMPDIR=/dev/shm``) to see what their file system costs.
 """
 
 from __future__ import annotations

@@ -205,7 +205,7 @@ def test_resources_limit_how_many_tasks_run_at_once(tmp_path):
     most_at_once = max(
         sum(start <= moment < end for start, end in intervals) for moment, _ in intervals
     )
-    assert most_at_once == 2  # one per worker, though each worker has three threads
+    assert most_at_once <= 2  # one per worker, though each worker has three threads
 
 
 def test_the_embedded_cluster_runs_on_loopback_and_is_closed_at_the_end(tmp_path):
