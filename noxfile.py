@@ -37,7 +37,7 @@ def core(session: nox.Session) -> None:
 @nox.session(python=MAIN_PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff and mypy (strict) over the host, the hookspecs and the plugins."""
-    # tomli: mypy checks the Python 3.10 branch of exechost.config.files
+    # tomli: mypy checks for Python 3.10 ([tool.mypy]), where exechost reads TOML with it
     session.install("ruff==0.17.5", "mypy==2.4.1", "tomli", ".[testing]", *PLUGINS)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
@@ -54,4 +54,6 @@ def docs(session: nox.Session) -> None:
         ".[testing]",
         "./plugins/exechost-tutorial",
     )
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-E", "-a", "-b", "html", "docs", "docs/_build/html"
+    )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import operator
 import re
-import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,7 +16,7 @@ from exechost.errors import (
     SettingsError,
 )
 from exechost.hookspecs import API_VERSION, API_VERSION_TEXT, DEFAULT_API_RANGE, Capabilities
-from exechost.settings import build_settings, describe_type
+from exechost.settings import build_settings, describe_type, type_hints
 from exechost.tasks import TaskKey
 
 _COMPARISONS: dict[str, Callable[[tuple[int, int], tuple[int, int]], bool]] = {
@@ -117,7 +116,7 @@ def option_types(capabilities: Capabilities) -> dict[str, str] | None:
     options = capabilities.executor_config
     if options is None:
         return None
-    hints = typing.get_type_hints(options)
+    hints = type_hints(options)
     return {
         field.name: describe_type(hints[field.name])
         for field in dataclasses.fields(options)

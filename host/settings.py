@@ -76,6 +76,18 @@ def convert(value: Any, tp: Any) -> Any:
     return value
 
 
+_TYPE_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def type_hints(settings_class: type[Any]) -> dict[str, Any]:
+    """``typing.get_type_hints`` of a settings dataclass, computed once per class: it runs for
+    every task whose ``executor_config`` is checked, and costs more than the rest of the check."""
+    hints = _TYPE_HINTS.get(settings_class)
+    if hints is None:
+        hints = _TYPE_HINTS[settings_class] = typing.get_type_hints(settings_class)
+    return hints
+
+
 def build_settings(settings_class: type[Any], values: Mapping[str, Any], *, owner: str) -> Any:
     """Validate ``values`` against the dataclass ``settings_class`` and return an instance.
 
@@ -84,7 +96,7 @@ def build_settings(settings_class: type[Any], values: Mapping[str, Any], *, owne
         message names the key and lists the valid ones.
     """
     fields = {f.name: f for f in dataclasses.fields(settings_class) if f.init}
-    hints = typing.get_type_hints(settings_class)
+    hints = type_hints(settings_class)
     valid = sorted(fields)
     valid_list = ", ".join(valid) or "(none)"
     problems = []
