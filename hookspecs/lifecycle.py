@@ -76,7 +76,8 @@ def executor_execute_async(
         empty mapping when none were given.
 
     Return an external id for the task (a string: a PID, a Celery task id, a job id), which the host
-    records in the task's :class:`exechost.TaskInfo`, or ``None``. This hook is ``firstresult``:
+    records in the task's :class:`exechost.TaskInfo` (also in the events the backend reported
+    before returning), or ``None``. This hook is ``firstresult``:
     only the backend's result counts.
 
     A synchronous backend may run the task here and report its end before returning. If the hook
@@ -104,6 +105,17 @@ def executor_sync(executor: Executor) -> None:
     Return nothing. If the hook raises, every task the host counts as running on this backend ends
     ``failed`` with the error in its info: the host cannot know their fate any more. A backend that
     wants to retry a lost connection does so inside the hook.
+
+    Example::
+
+        @hookimpl
+        def executor_sync(self, executor):
+            for key, job_id in list(self.jobs.items()):
+                status = self.cluster.status(job_id)
+                if status in ("done", "error"):
+                    del self.jobs[key]
+                    info = TaskInfo(error=None if status == "done" else "job error")
+                    executor.change_state(key, "success" if status == "done" else "failed", info)
     """
 
 
@@ -118,6 +130,12 @@ def executor_end(executor: Executor) -> None:
 
     Return nothing. If the hook raises, the error is logged with the backend's name and
     distribution and ``end()`` still completes.
+
+    Example::
+
+        @hookimpl
+        def executor_end(self):
+            self.client.close()
     """
 
 
@@ -133,4 +151,12 @@ def executor_terminate(executor: Executor) -> None:
     Return nothing. A backend need not report the tasks it killed: after this hook returns, the host
     reports every task still running as ``failed`` with the error ``"terminated"``. If the hook
     raises, the error is logged with the backend's name and distribution and the same happens.
+
+    Example::
+
+        @hookimpl
+        def executor_terminate(self):
+            for job_id in self.jobs.values():
+                self.cluster.cancel(job_id)
+            self.client.close()
     """

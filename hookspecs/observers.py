@@ -7,6 +7,11 @@ synchronously: keep them quick, or hand the work to a thread of your own.
 ``executor_task_state_changed`` runs in the thread that reported the change: usually the host's
 thread, but a backend's own thread when the backend reports from there. An observer that raises
 is logged with its name and distribution; the task and the host carry on.
+
+An observer is any object with methods marked :data:`exechost.hookimpl`; register it with
+``exechost.load_executor(..., plugins=[observer])`` or
+``executor.hooks.register_observer(observer)``.
+It may also wrap lifecycle calls (``@hookimpl(wrapper=True)``), never implement them plainly.
 """
 
 from __future__ import annotations
@@ -38,6 +43,12 @@ def executor_task_queued(
     :param priority: its priority; higher starts first.
     :param queue: its queue, or ``None``.
     :param executor_config: its per-task options (an empty mapping when none were given).
+
+    Example::
+
+        @hookimpl
+        def executor_task_queued(self, key, priority):
+            self.queued_total += 1
     """
 
 
@@ -54,6 +65,13 @@ def executor_task_state_changed(
     :param key: the task's key.
     :param state: the new state, a :class:`exechost.TaskState`.
     :param info: what is known of the task so far, a :class:`exechost.TaskInfo`.
+
+    Example::
+
+        @hookimpl
+        def executor_task_state_changed(self, key, state, info):
+            if state == "failed":
+                alert(f"{key} failed: {info.error}, see {info.log}")
     """
 
 
@@ -66,4 +84,10 @@ def executor_heartbeat(executor: Executor, open_slots: int, queued: int, running
         parallelism is 0, unlimited).
     :param queued: how many tasks wait in its queue.
     :param running: how many tasks it counts as running.
+
+    Example::
+
+        @hookimpl
+        def executor_heartbeat(self, executor, open_slots, queued, running):
+            statsd.gauge(f"exechost.{executor.name}.queued", queued)
     """

@@ -65,7 +65,8 @@ def load_executor(
         :class:`exechost.hookspecs.Capabilities`.
     :raises IncompatiblePluginError: when the backend's ``exechost_api`` range excludes this
         exechost's :data:`exechost.hookspecs.API_VERSION`, naming both.
-    :raises SettingsError: for an unknown setting, a wrong type or a missing value.
+    :raises SettingsError: for an unknown setting, a wrong type or a missing value, or a
+        parallelism that is not an int >= 0.
     :raises ConfigError: for an invalid configuration, saying where the bad value is.
 
     Example::

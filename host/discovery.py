@@ -49,8 +49,9 @@ class PluginEntry:
             for part in filter(None, attr.split(".")):
                 obj = getattr(obj, part)
         except Exception as exc:
+            kind = "executor" if self.group == EXECUTORS_GROUP else f"{self.group} plugin"
             raise PluginLoadError(
-                f"{self.group} plugin {self.name!r} from {self.origin} could not be loaded "
+                f"{kind} {self.name!r} from {self.origin} could not be loaded "
                 f"({self.value}): {type(exc).__name__}: {exc}"
             ) from exc
         return obj

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import sys
 import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import Any
 
 from exechost import shutdown
 from exechost.contract import capabilities_of, check_task_options
-from exechost.errors import BackendError, DuplicateTaskError, ExecutorStateError, InvalidTaskError
+from exechost.errors import (
+    BackendError,
+    DuplicateTaskError,
+    ExecutorStateError,
+    InvalidTaskError,
+    SettingsError,
+)
 from exechost.events import EventBatch, EventBuffer
 from exechost.hooks import ExecutorHooks
+from exechost.lifecycle import LifecycleContext
 from exechost.states import Event, TaskInfo, TaskState
 from exechost.taskqueue import TaskQueue
 from exechost.tasks import (
@@ -31,6 +39,12 @@ logger = logging.getLogger("exechost")
 UNLIMITED = sys.maxsize
 """What :attr:`Executor.open_slots` is when :attr:`Executor.parallelism` is 0."""
 
+TERMINATED_ERROR = "terminated"
+"""The error of a task that was running when its executor was terminated."""
+
+NOT_STARTED_ERROR = "terminated before it started"
+"""The error of a task that was still queued when its executor was terminated."""
+
 
 class Phase(enum.Enum):
     """Where an executor is in its life."""
@@ -40,7 +54,7 @@ class Phase(enum.Enum):
     ENDED = "ended"
 
 
-class Executor:
+class Executor(LifecycleContext):
     """Runs tasks on one backend, with Airflow's BaseExecutor bookkeeping.
 
     Tasks are queued with :meth:`queue_command`; each :meth:`heartbeat` starts up to
@@ -66,7 +80,7 @@ class Executor:
         :param origin: the backend's distribution and version, for messages, if known.
         """
         if type(parallelism) is not int or parallelism < 0:
-            raise ValueError(
+            raise SettingsError(
                 f"executor {name!r}: parallelism must be an int >= 0, got {parallelism!r}"
             )
         self.name = name
@@ -226,14 +240,22 @@ class Executor:
         return arrived
 
     def end(self) -> None:
-        """Heartbeat until no task is queued or running, then end the backend (``executor_end``)."""
+        """Heartbeat until no task is queued or running, then end the backend (``executor_end``).
+
+        If the wait is interrupted (``KeyboardInterrupt``, ``SystemExit`` from SIGTERM), the
+        executor is terminated before the exception propagates.
+        """
         self._require_started("end")
-        while True:
-            self._progress.clear()
-            self.heartbeat()
-            if not self._queue and not self._running:
-                break
-            self._progress.wait(self.heartbeat_interval)
+        try:
+            while True:
+                self._progress.clear()
+                self.heartbeat()
+                if not self._queue and not self._running:
+                    break
+                self._progress.wait(self.heartbeat_interval)
+        except BaseException:  # Ctrl-C or a signal while waiting: nothing may outlive the host
+            self.terminate()
+            raise
         try:
             self.hooks.hook.executor_end(executor=self)
         except Exception as exc:
@@ -256,24 +278,9 @@ class Executor:
             self.hooks.hook.executor_terminate(executor=self)
         except Exception as exc:
             self._backend_error("executor_terminate", exc)
-        self._fail_running("terminated")
+        self._fail_running(TERMINATED_ERROR)
         self._fail_queued()
         self._close()
-
-    def __enter__(self) -> Executor:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.end()
-        else:
-            self.terminate()
 
     # -- reports from the backend (thread-safe) ---------------------------------------------
 
@@ -336,6 +343,7 @@ class Executor:
         info = TaskInfo(started_at=time.time())
         with self._lock:
             self._running[key] = info
+            reported_from = self._events.position()
         self._notify(self._on_state_changed, key=key, state=TaskState.RUNNING, info=info)
         try:
             external_id = self.hooks.hook.executor_execute_async(
@@ -349,17 +357,14 @@ class Executor:
             self._fail_running(self._backend_error("executor_execute_async", exc), [key])
             return
         if external_id is not None:
+            external_id = str(external_id)
             with self._lock:
                 current = self._running.get(key)
-                if current is not None:
-                    self._running[key] = TaskInfo(
-                        current.returncode,
-                        current.error,
-                        current.log,
-                        str(external_id),
-                        current.started_at,
-                        current.ended_at,
-                    )
+                if current is not None and current.external_id is None:
+                    self._running[key] = dataclasses.replace(current, external_id=external_id)
+                # what the backend reported before returning (a synchronous backend reports
+                # the end itself) gets the id too
+                self._events.fill_external_id(key, external_id, reported_from)
 
     def _backend_error(self, hook_name: str, exc: Exception) -> str:
         who = self.hooks.culprit(hook_name, exc)
@@ -382,7 +387,7 @@ class Executor:
     def _fail_queued(self) -> None:
         now = time.time()
         for task in self._queue.drain():
-            info = TaskInfo(error="terminated before it started", ended_at=now)
+            info = TaskInfo(error=NOT_STARTED_ERROR, ended_at=now)
             with self._lock:
                 self._events.append(task.key, Event(TaskState.FAILED, info))
             self._notify(self._on_state_changed, key=task.key, state=TaskState.FAILED, info=info)
@@ -398,6 +403,8 @@ class Executor:
         shutdown.untrack(self)
 
     def _notify(self, caller: Any, **kwargs: Any) -> None:
+        if not caller.get_hookimpls():  # no observer: skip the cost of a pluggy call
+            return
         try:
             caller(executor=self, **kwargs)
         except Exception as exc:

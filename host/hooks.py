@@ -58,6 +58,16 @@ class ExecutorHooks:
             self._origins[plugin_name] = origin
         return f"{plugin_name!r} ({origin})"
 
+    def _free_name(self, plugin: object) -> str:
+        """A name for a plugin registered without one: its ``__name__`` or its class's name,
+        numbered when that is taken (``Timing``, ``Timing-2``)."""
+        base = getattr(plugin, "__name__", None) or type(plugin).__name__
+        name, number = base, 1
+        while self.manager.has_plugin(name):
+            number += 1
+            name = f"{base}-{number}"
+        return name
+
     def culprit(self, hook_name: str, exc: BaseException) -> str:
         """Describe the plugin whose implementation of ``hook_name`` raised ``exc``."""
         codes: dict[Any, str] = {}
@@ -74,7 +84,7 @@ class ExecutorHooks:
 
     def _register(self, plugin: object, name: str | None, origin: str | None) -> str:
         try:
-            registered = self.manager.register(plugin, name)
+            registered = self.manager.register(plugin, name or self._free_name(plugin))
             self.manager.check_pending()
         except pluggy.PluginValidationError as exc:
             if self.manager.is_registered(plugin):

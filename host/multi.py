@@ -11,7 +11,7 @@ import itertools
 import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from exechost.api import build_executor
@@ -21,6 +21,7 @@ from exechost.errors import DuplicateTaskError, InvalidTaskError
 from exechost.events import EventBatch
 from exechost.executor import UNLIMITED, Executor
 from exechost.hookspecs import hookimpl
+from exechost.lifecycle import LifecycleContext
 from exechost.states import TaskInfo, TaskState
 from exechost.tasks import QueuedTask, TaskKey
 
@@ -58,7 +59,7 @@ class _Wakeup:
             self._progress.set()
 
 
-class MultiExecutor:
+class MultiExecutor(LifecycleContext):
     """Runs tasks on several :class:`exechost.Executor`, routing each task to one of them.
 
     It has the executor's interface (queue, heartbeat, wait, end, terminate, event buffer) with an
@@ -244,21 +245,6 @@ class MultiExecutor:
         for executor in self.executors.values():
             transitions += executor.get_event_buffer(groups).transitions
         return EventBatch(transitions)
-
-    def __enter__(self) -> MultiExecutor:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.end()
-        else:
-            self.terminate()
 
 
 def load_executors(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import re
 import select
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from exechost.settings import build_settings
+from exechost.shutdown import signals_deferred
 from exechost.states import TaskInfo
 from exechost.tasks import TaskKey
 
@@ -102,16 +104,25 @@ def spawn(
     :raises OSError: when the command cannot be started (not found, not executable, bad cwd).
     """
     env = None if options.env is None else {**os.environ, **options.env}
-    with open(log_path, "ab") as log:
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    try:
         return subprocess.Popen(
             command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
+            stdin=_devnull(),
+            stdout=log_fd,
             stderr=subprocess.STDOUT,
             env=env,
             cwd=options.cwd,
             start_new_session=True,
         )
+    finally:
+        os.close(log_fd)
+
+
+@functools.cache
+def _devnull() -> int:
+    """One read-only ``/dev/null`` descriptor for every child's stdin, opened once."""
+    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -178,11 +189,10 @@ def run(
     Never raises for the command's own failure: a command that cannot start gives a
     :class:`TaskInfo` with the OS error and no return code.
     """
+    process: subprocess.Popen[bytes] | None = None
     try:
-        process = spawn(command, log_path, options)
-    except OSError as exc:
-        return TaskInfo(error=str(exc), log=str(log_path), ended_at=time.time())
-    try:
+        with signals_deferred():  # the exit a signal causes waits until ``process`` is known
+            process = spawn(command, log_path, options)
         if on_spawn is not None:
             on_spawn(process)
         exited = wait_for_exit(process, options.timeout)
@@ -191,7 +201,10 @@ def run(
         return finished_info(
             reap(process), log_path, timed_out=not exited, external_id=str(process.pid)
         )
-    except BaseException:
-        kill_group(process)
-        process.wait()
+    except BaseException as exc:
+        if process is None and isinstance(exc, OSError | ValueError):  # it could not start
+            return TaskInfo(error=str(exc), log=str(log_path), ended_at=time.time())
+        if process is not None:
+            kill_group(process)
+            process.wait()
         raise

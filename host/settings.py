@@ -22,10 +22,21 @@ def did_you_mean(name: str, valid: Sequence[str]) -> str:
 
 
 def describe_type(tp: Any) -> str:
-    """A type as a person writes it: ``int``, ``str | None``, ``list[str]``."""
-    if isinstance(tp, type) and not typing.get_args(tp):
+    """A type as a person writes it: ``int``, ``Path | None``, ``list[str]``."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        return " | ".join(describe_type(option) for option in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(option) for option in args)
+    if tp is type(None):
+        return "None"
+    if tp is Ellipsis:
+        return "..."
+    if origin is not None:
+        return f"{describe_type(origin)}[{', '.join(describe_type(arg) for arg in args)}]"
+    if isinstance(tp, type):
         return tp.__name__
-    return str(tp).replace("typing.", "").replace("NoneType", "None")
+    return str(tp).replace("typing.", "")
 
 
 def convert(value: Any, tp: Any) -> Any:
@@ -98,13 +109,11 @@ def build_settings(settings_class: type[Any], values: Mapping[str, Any], *, owne
     fields = {f.name: f for f in dataclasses.fields(settings_class) if f.init}
     hints = type_hints(settings_class)
     valid = sorted(fields)
-    valid_list = ", ".join(valid) or "(none)"
-    problems = []
-    for name in values:
-        if name not in fields:
-            problems.append(
-                f"unknown setting {name!r}{did_you_mean(name, valid)}; valid settings: {valid_list}"
-            )
+    problems = [
+        f"unknown setting {name!r}{did_you_mean(name, valid)}"
+        for name in values
+        if name not in fields
+    ]
     converted: dict[str, Any] = {}
     for name, field in fields.items():
         if name not in values:
@@ -112,7 +121,7 @@ def build_settings(settings_class: type[Any], values: Mapping[str, Any], *, owne
                 field.default is dataclasses.MISSING
                 and field.default_factory is dataclasses.MISSING
             ):
-                problems.append(f"setting {name!r} is required ({describe_type(hints[name])})")
+                problems.append(f"setting {name!r} is required")
             continue
         value = convert(values[name], hints[name])
         if value is _MISSING:
@@ -123,7 +132,11 @@ def build_settings(settings_class: type[Any], values: Mapping[str, Any], *, owne
         else:
             converted[name] = value
     if problems:
-        raise SettingsError(f"invalid settings for {owner}: " + "; ".join(problems))
+        valid_list = ", ".join(f"{name} ({describe_type(hints[name])})" for name in valid)
+        raise SettingsError(
+            f"invalid settings for {owner}: {'; '.join(problems)}. "
+            f"Valid settings: {valid_list or '(none)'}"
+        )
     try:
         return settings_class(**converted)
     except (TypeError, ValueError) as exc:  # a __post_init__ check of the backend's own

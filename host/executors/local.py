@@ -8,10 +8,12 @@ reports each end to the executor. Where pidfds are missing (not Linux), a thread
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import os
 import select
+import signal
 import subprocess
 import tempfile
 import threading
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from exechost.errors import SettingsError
-from exechost.executor import Executor
+from exechost.executor import TERMINATED_ERROR, Executor
 from exechost.hookspecs import Capabilities, hookimpl
 from exechost.process import (
     HAVE_PIDFD,
@@ -35,10 +37,9 @@ from exechost.process import (
     spawn,
     wait_for_exit,
 )
+from exechost.shutdown import HANDLED_SIGNALS, signals_deferred
 from exechost.states import TaskInfo
 from exechost.tasks import TaskKey
-
-TERMINATED_ERROR = "terminated"
 
 
 @dataclass(frozen=True)
@@ -104,13 +105,14 @@ class LocalBackend:
             executor.fail(key, TaskInfo(error=str(exc)))
             return None
         log_path = log_path_for(self.log_dir, key)
-        try:
-            process = spawn(command, log_path, options)
-        except OSError as exc:
-            executor.fail(key, TaskInfo(error=str(exc), log=str(log_path)))
-            return None
         deadline = None if options.timeout is None else time.monotonic() + options.timeout
-        self._reaper.watch(_Child(key, process, log_path, deadline))
+        with signals_deferred():  # a signal now must not lose the child between the two calls
+            try:
+                process = spawn(command, log_path, options)
+            except (OSError, ValueError) as exc:  # no such command, a bad cwd, a NUL in an argv
+                executor.fail(key, TaskInfo(error=str(exc), log=str(log_path)))
+                return None
+            self._reaper.watch(_Child(key, process, log_path, deadline))
         return str(process.pid)
 
     @hookimpl
@@ -189,6 +191,8 @@ class _Reaper:
             os.write(self._wake_write, b"x")
 
     def _run(self) -> None:
+        # the host's signals go to its main thread, which turns them into a clean exit
+        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
         children = self._children
         while True:
             with self._lock:
@@ -232,9 +236,14 @@ class _Reaper:
 
     def _report(self, child: _Child, returncode: int) -> None:
         child.done = True
-        info = finished_info(returncode, child.log_path, timed_out=child.timed_out)
+        info = finished_info(
+            returncode,
+            child.log_path,
+            timed_out=child.timed_out,
+            external_id=str(child.process.pid),
+        )
         if child.terminated:
-            info = TaskInfo(returncode, TERMINATED_ERROR, info.log, None, None, info.ended_at)
+            info = dataclasses.replace(info, error=TERMINATED_ERROR)
         if info.error is None:
             self._executor.success(child.key, info)
         else:

@@ -1,0 +1,28 @@
+"""The benchmark script runs (its figures are read by people, never asserted by tests)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+RUN = Path(__file__).parent.parent / "benchmarks" / "run.py"
+
+
+def test_the_quick_benchmark_prints_every_figure():
+    done = subprocess.run(
+        [sys.executable, str(RUN), "--quick"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    for expected in (
+        "local executor",
+        "xargs -P",
+        "ThreadPoolExecutor + subprocess.run",
+        "subprocess.run loop",
+        "vs xargs -P:",
+        "vs ThreadPoolExecutor + subprocess.run:",
+        "queued:",
+        "us per task",
+        "bytes per task",
+    ):
+        assert expected in done.stdout, done.stdout
