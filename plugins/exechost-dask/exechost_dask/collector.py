@@ -134,6 +134,7 @@ class Collector:
             watched = self._watched.pop(task.future.key, None)
         if watched is None or self._silenced:
             return
+        task.future.release()  # Dask may drop the result now, and never recompute it
         # The worker's PID is not kept: the task's external id stays its Dask key.
         info = dataclasses.replace(
             info,

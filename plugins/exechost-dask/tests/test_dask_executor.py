@@ -446,6 +446,9 @@ def test_a_running_scheduler_with_dask_cli_workers(dask_cli_cluster, tmp_path, m
             )
             executor.heartbeat()
             wait_until(started.exists)
+            # a finished task's result dies with its worker too; one the executor has not yet
+            # seen finish would be run again (see the docs' Faults)
+            wait_until(lambda: not executor.has_task("ok") and not executor.has_task("bad"))
             backend = executor.backend
             assert isinstance(backend, DaskBackend) and backend.client is not None
             assert backend.cluster is None  # nothing embedded
