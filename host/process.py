@@ -18,9 +18,9 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from exechost.settings import build_settings
 from exechost.shutdown import signals_deferred
@@ -50,15 +50,30 @@ class ProcessOptions:
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
 
 
-def parse_options(key: TaskKey, executor_config: Mapping[str, Any]) -> ProcessOptions:
+OptionsT = TypeVar("OptionsT", bound=ProcessOptions)
+
+
+@overload
+def parse_options(key: TaskKey, executor_config: Mapping[str, Any]) -> ProcessOptions: ...
+@overload
+def parse_options(
+    key: TaskKey, executor_config: Mapping[str, Any], options_class: type[OptionsT]
+) -> OptionsT: ...
+def parse_options(
+    key: TaskKey,
+    executor_config: Mapping[str, Any],
+    options_class: type[ProcessOptions] = ProcessOptions,
+) -> ProcessOptions:
     """Validate a task's ``executor_config`` as :class:`ProcessOptions`.
 
+    :param options_class: a backend's subclass of :class:`ProcessOptions` with options of its own
+        (a frozen dataclass whose added fields have defaults).
     :raises exechost.SettingsError: naming the task, the bad key and the accepted keys.
     """
     if not executor_config:
-        return _NO_OPTIONS
+        return _NO_OPTIONS if options_class is ProcessOptions else options_class()
     options: ProcessOptions = build_settings(
-        ProcessOptions, executor_config, owner=f"task {key!r} (executor_config)"
+        options_class, executor_config, owner=f"task {key!r} (executor_config)"
     )
     return options
 
@@ -192,8 +207,17 @@ def finished_info(
     )
 
 
-def run(command: Sequence[str], log_path: Path, options: ProcessOptions = _NO_OPTIONS) -> TaskInfo:
+def run(
+    command: Sequence[str],
+    log_path: Path,
+    options: ProcessOptions = _NO_OPTIONS,
+    on_spawn: Callable[[subprocess.Popen[bytes]], None] | None = None,
+) -> TaskInfo:
     """Run ``command`` to its end (or its timeout) and describe how it ended.
+
+    :param on_spawn: called with the process as soon as it has started, e.g. to record it where
+        another thread can :func:`kill_group` it (a worker's cancel or terminate request). If it
+        raises, the process group is killed and the error propagates.
 
     Never raises for the command's own failure: a command that cannot start gives a
     :class:`TaskInfo` with the OS error and no return code.
@@ -202,6 +226,8 @@ def run(command: Sequence[str], log_path: Path, options: ProcessOptions = _NO_OP
     try:
         with signals_deferred():  # the exit a signal causes waits until ``process`` is known
             process = spawn(command, log_path, options)
+        if on_spawn is not None:
+            on_spawn(process)
         exited = wait_for_exit(process, options.timeout)
         if not exited:
             kill_group(process)
