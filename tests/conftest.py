@@ -20,6 +20,7 @@ from typing import Any
 import exechost
 import pytest
 from exechost import hookimpl
+from exechost.testing import processes_with
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -212,25 +213,6 @@ def marker() -> Iterator[str]:
     for pid in processes_with(value):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-
-
-def processes_with(marker: str) -> list[int]:
-    """The live (non-zombie) processes whose environment carries ``marker``."""
-    wanted = f"{MARKER_VARIABLE}={marker}".encode()
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as stat:
-                if stat.read().rpartition(b")")[2].split()[0] == b"Z":
-                    continue
-            with open(f"/proc/{entry.name}/environ", "rb") as environ:
-                if wanted in environ.read().split(b"\0"):
-                    found.append(int(entry.name))
-        except OSError:  # gone, or not ours to read
-            continue
-    return found
 
 
 def no_process_with(marker: str, timeout: float = 10.0) -> None:

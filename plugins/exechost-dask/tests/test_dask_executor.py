@@ -19,30 +19,8 @@ import exechost
 import pytest
 from distributed import Client, Future, LocalCluster
 from exechost import BackendError, SettingsError, TaskState
+from exechost.testing import processes_with
 from exechost_dask import DaskBackend
-
-
-def processes_marked(marker: str) -> list[int]:
-    """The PIDs of the live processes whose environment holds ``marker``."""
-    needle = marker.encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except OSError:  # gone, or a kernel thread
-            continue
-    return [pid for pid in found if not _is_zombie(pid)]
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] == "Z"
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 30.0) -> None:
@@ -56,7 +34,7 @@ def wait_until(condition: Callable[[], object], timeout: float = 30.0) -> None:
 
 def kill_marked(marker: str) -> None:
     """Clean up after a test that left marked processes behind (it has failed by then)."""
-    for pid in processes_marked(marker):
+    for pid in processes_with(marker):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, 9)
 
@@ -245,7 +223,7 @@ def test_executors_sharing_a_cluster_leave_each_others_tasks_alone(cluster, tmp_
         with load(cluster, tmp_path / "second") as second:  # starts, ends: must not touch "long"
             second.queue_command("short", ["true"])
         assert second.get_event_buffer()["short"].state is TaskState.SUCCESS
-        assert processes_marked(marker)
+        assert processes_with(marker)
         first.end()
         event = first.get_event_buffer()["long"]
         assert event.state is TaskState.SUCCESS, event
@@ -268,9 +246,9 @@ def test_a_closing_worker_kills_the_tasks_it_runs(tmp_path, marker):
             )
             executor.heartbeat()
             wait_until(started.exists)
-            assert processes_marked(marker)
+            assert processes_with(marker)
             own_cluster.close()  # the worker closes while the task runs
-            wait_until(lambda: not processes_marked(marker), timeout=10)
+            wait_until(lambda: not processes_with(marker), timeout=10)
         assert executor.get_event_buffer()["cut-short"].state is TaskState.FAILED
     finally:
         own_cluster.close()
@@ -308,7 +286,7 @@ def test_a_killed_worker_fails_its_task_with_killed_worker(tmp_path, marker):
         assert event.info.error.startswith("KilledWorker: ")
         assert "workers died while running it" in event.info.error
         assert event.info.log == str(tmp_path / "doomed.log")
-        wait_until(lambda: not processes_marked(marker))  # killed by the restarted worker
+        wait_until(lambda: not processes_with(marker))  # killed by the restarted worker
     finally:
         kill_marked(marker)
 
@@ -324,13 +302,13 @@ def test_a_task_survives_a_killed_worker_within_the_allowed_failures(tmp_path, m
             executor.queue_command("retried", command, executor_config={"env": {"M": marker}})
             executor.heartbeat()
             wait_until(attempts.exists)
-            first_attempt = processes_marked(marker)
+            first_attempt = processes_with(marker)
             assert first_attempt
             backend = executor.backend
             assert isinstance(backend, DaskBackend) and backend.client is not None
             os.kill(worker_pid_of_running_task(backend.client), signal.SIGKILL)
             # the restarted worker kills what its dead predecessor left running
-            wait_until(lambda: not set(first_attempt) & set(processes_marked(marker)))
+            wait_until(lambda: not set(first_attempt) & set(processes_with(marker)))
         event = executor.get_event_buffer()["retried"]
         assert event.state is TaskState.SUCCESS
         assert attempts.read_text() == "x\nx\n"
@@ -366,17 +344,17 @@ def test_terminate_kills_running_tasks_and_leaves_no_process(
                 executor_config={"env": {"MARKER": marker}},
             )
         executor.heartbeat()
-        wait_until(lambda: len(processes_marked(marker)) == 8)  # a sh and a sleep each
+        wait_until(lambda: len(processes_with(marker)) == 8)  # a sh and a sleep each
         executor.terminate()
         events = executor.get_event_buffer()
         assert {key: event.state for key, event in events.items()} == {
             f"long-{index}": TaskState.FAILED for index in range(6)
         }
         assert {event.info.error for event in events.values()} == {"terminated"}
-        wait_until(lambda: not processes_marked(marker), timeout=5)
+        wait_until(lambda: not processes_with(marker), timeout=5)
         time.sleep(1)  # the two that waited in Dask never start
         assert len(list(started.iterdir())) == 4
-        assert not processes_marked(marker)
+        assert not processes_with(marker)
     finally:
         kill_marked(marker)
 
@@ -458,7 +436,7 @@ def test_a_running_scheduler_with_dask_cli_workers(dask_cli_cluster, tmp_path, m
         assert Path(events["ok"].info.log).read_text() == f"{marker}\n"
         assert events["bad"].info.error == "exit status 1"
         assert events["doomed"].info.error.startswith("KilledWorker: ")
-        wait_until(lambda: not processes_marked(marker))  # the restarted worker killed it
+        wait_until(lambda: not processes_with(marker))  # the restarted worker killed it
     finally:
         kill_marked(marker)
 
