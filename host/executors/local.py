@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exechost.errors import SettingsError
 from exechost.executor import TERMINATED_ERROR, Executor
 from exechost.hookspecs import Capabilities, hookimpl
 from exechost.process import (
@@ -99,11 +98,7 @@ class LocalBackend:
         executor_config: Mapping[str, Any],
     ) -> str | None:
         assert self._reaper is not None and self.log_dir is not None
-        try:
-            options = parse_options(key, executor_config)
-        except SettingsError as exc:
-            executor.fail(key, TaskInfo(error=str(exc)))
-            return None
+        options = parse_options(key, executor_config)  # checked when queued: cannot fail here
         log_path, log_fd = create_log(self.log_dir, key)
         deadline = None if options.timeout is None else time.monotonic() + options.timeout
         with signals_deferred():  # a signal now must not lose the child between the two calls

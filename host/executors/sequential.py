@@ -10,12 +10,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from exechost.errors import SettingsError
 from exechost.executor import Executor
 from exechost.executors.local import LocalSettings, make_log_dir
 from exechost.hookspecs import Capabilities, hookimpl
 from exechost.process import ProcessOptions, log_path_for, parse_options, run
-from exechost.states import TaskInfo
 from exechost.tasks import TaskKey
 
 
@@ -44,11 +42,7 @@ class SequentialBackend:
         executor_config: Mapping[str, Any],
     ) -> None:
         assert self.log_dir is not None
-        try:
-            options = parse_options(key, executor_config)
-        except SettingsError as exc:
-            executor.fail(key, TaskInfo(error=str(exc)))
-            return
+        options = parse_options(key, executor_config)  # checked when queued: cannot fail here
         info = run(command, log_path_for(self.log_dir, key), options)
         if info.error is None:
             executor.success(key, info)
