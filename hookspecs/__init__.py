@@ -16,6 +16,7 @@ from exechost.hookspecs.version import API_VERSION, API_VERSION_TEXT, DEFAULT_AP
 LIFECYCLE_HOOKS = (
     "executor_start",
     "executor_execute_async",
+    "executor_adopt",
     "executor_sync",
     "executor_end",
     "executor_terminate",

@@ -36,6 +36,16 @@ class Capabilities:
     """Tasks start in the order the host hands them over, so in priority order (highest first,
     first queued first among equals) when the executor runs one task at a time."""
 
+    can_adopt: bool = False
+    """``executor_adopt`` takes over the unfinished tasks that a host which died left behind, found
+    by their attempt ids and external ids, and reports their ends (API 1.1). The conformance suite
+    checks the promise by killing a host mid-batch."""
+
+    reports_running: bool = False
+    """The backend reports ``running`` when a task really starts (a worker took it), so the time a
+    task waits inside the backend can be bounded by the executor's ``queued_timeout`` (API 1.1).
+    Without it, a task counts as started once ``executor_execute_async`` returned."""
+
     executor_config: type[Any] | None = None
     """A dataclass whose fields are the per-task options (``executor_config`` keys) the backend
     accepts, with their types and defaults; e.g. :class:`exechost.process.ProcessOptions` for

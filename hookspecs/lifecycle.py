@@ -31,7 +31,7 @@ from exechost.hookspecs.markers import hookspec
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from exechost import Executor, TaskKey
+    from exechost import Attempt, Executor, TaskKey
 
 
 @hookspec
@@ -61,6 +61,7 @@ def executor_execute_async(
     command: Sequence[str],
     queue: str | None,
     executor_config: Mapping[str, Any],
+    attempt_id: str,
 ) -> str | None:
     """Start running one task, without waiting for it to finish.
 
@@ -74,6 +75,11 @@ def executor_execute_async(
     :param queue: the queue the task was submitted to, or ``None``.
     :param executor_config: the task's per-task options (e.g. ``env``, ``cwd``, ``timeout``); an
         empty mapping when none were given.
+    :param attempt_id: the id of this attempt at the task, unique across runs (a UUID string),
+        fixed and written to the journal (when there is one) before this hook is called; a retry
+        gets a new one. Use it as the engine's own id where the engine allows (a Celery task id, a
+        Dask key, a Slurm job comment), so that :func:`executor_adopt` can find the work again
+        after the host died. New in API 1.1; implementations written for 1.0 leave it out.
 
     Return an external id for the task (a string: a PID, a Celery task id, a job id), which the host
     records in the task's :class:`exechost.TaskInfo` (also in the events the backend reported
@@ -86,10 +92,50 @@ def executor_execute_async(
     Example::
 
         @hookimpl
-        def executor_execute_async(self, executor, key, command, executor_config):
-            job = self.cluster.submit(command, **executor_config)
+        def executor_execute_async(self, executor, key, command, executor_config, attempt_id):
+            job = self.cluster.submit(command, name=attempt_id, **executor_config)
             job.on_done(lambda rc: executor.success(key) if rc == 0 else executor.fail(key))
             return job.id
+    """
+
+
+@hookspec(firstresult=True)
+def executor_adopt(executor: Executor, tasks: Sequence[Attempt]) -> Sequence[TaskKey] | None:
+    """Take over tasks that an earlier host handed to this executor and never saw finish.
+
+    Called at most once, after :func:`executor_start` and before any
+    :func:`executor_execute_async`, when the journal of an earlier run (``exechost run --resume``,
+    :meth:`exechost.Executor.adopt`) shows attempts of this executor that had not finished when
+    that host stopped, killed or crashed. New in API 1.1.
+
+    :param executor: the host's executor this backend serves.
+    :param tasks: the unfinished attempts, each an :class:`exechost.Attempt` with the task's key,
+        command, queue and options, the ``attempt_id`` given to :func:`executor_execute_async`,
+        and the ``external_id`` it returned (``None`` when the host died before recording it).
+
+    The host counts every offered task as running while this hook runs, so the backend may report
+    the end of one it finds finished (``executor.success(key, info)``) from inside the hook, or
+    later from :func:`executor_sync` or its own threads, as for any task.
+
+    Return the keys of the tasks the backend has taken over (those it already reported included):
+    the host tracks them to their end. The others are dropped: the host runs them again or fails
+    them, by its policy (see :doc:`/durability`). Take over only a task whose work you can really
+    find (a PID with its start time, a task id the engine knows); never one whose work may have
+    been lost, which would then never end. ``firstresult``; ``None`` adopts nothing.
+    A backend that adopts declares ``Capabilities(can_adopt=True)``. If the hook raises, nothing
+    is adopted and the error is logged with the backend's name and distribution.
+
+    Example::
+
+        @hookimpl
+        def executor_adopt(self, executor, tasks):
+            adopted = []
+            for attempt in tasks:
+                job = self.cluster.find(attempt.attempt_id)
+                if job is not None:
+                    self.jobs[attempt.key] = job
+                    adopted.append(attempt.key)
+            return adopted
     """
 
 

@@ -16,15 +16,20 @@ reporting method removed.
 A backend declares the versions it supports as ``exechost_api`` (see
 :mod:`exechost.hookspecs.backend`); one that relies on something added in 1.3 declares
 ``">=1.3,<2"``.
+
+History: 1.0, the lifecycle and observer hooks. 1.1, attempts and adoption: the ``attempt_id``
+argument of ``executor_execute_async``, the ``executor_adopt`` hook, the capabilities
+``can_adopt`` and ``reports_running``, :attr:`exechost.TaskInfo.attempt_id` and
+:attr:`~exechost.TaskInfo.attempt`, and the state ``up_for_retry``.
 """
 
 from __future__ import annotations
 
-API_VERSION: tuple[int, int] = (1, 0)
+API_VERSION: tuple[int, int] = (1, 1)
 """The contract's version, ``(MAJOR, MINOR)``."""
 
 API_VERSION_TEXT = f"{API_VERSION[0]}.{API_VERSION[1]}"
-""":data:`API_VERSION` as text, ``"1.0"``."""
+""":data:`API_VERSION` as text, ``"1.1"``."""
 
 DEFAULT_API_RANGE = ">=1.0,<2"
 """The range assumed for a backend that declares no ``exechost_api``: written for API 1."""

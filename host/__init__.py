@@ -7,6 +7,7 @@ with routing); backends implement the hooks in :mod:`exechost.hookspecs`.
 from __future__ import annotations
 
 from exechost.api import load_executor
+from exechost.attempts import Attempt
 from exechost.config import Config, load_config
 from exechost.errors import (
     BackendError,
@@ -31,6 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "UNLIMITED",
+    "Attempt",
     "BackendError",
     "Config",
     "ConfigError",

@@ -22,6 +22,7 @@ from exechost.contract import check_backend
 from exechost.discovery import PluginEntry, find_executor
 from exechost.errors import ConfigError, ExecutorNotFoundError, SettingsError
 from exechost.executor import Executor
+from exechost.journal import DEFAULT_JOURNAL, Journal, open_journal
 from exechost.settings import build_settings
 
 __all__ = ["DEFAULT_EXECUTOR", "DEFAULT_PARALLELISM", "build_executor", "load_executor"]
@@ -38,6 +39,7 @@ def load_executor(
     parallelism: int | None = None,
     plugins: Sequence[object] = (),
     config: str | Path | Config | None = None,
+    journal: str | Path | Journal | bool | None = None,
     **settings: Any,
 ) -> Executor:
     """Make an executor, ready to be started (or used as a context manager).
@@ -57,6 +59,11 @@ def load_executor(
         observer plugins that the configuration lets load (``[plugins]``).
     :param config: a configuration file to read instead of searching for one, or a loaded
         :class:`exechost.Config`.
+    :param journal: where to record every task, attempt and state change, so that a run killed
+        midway can be resumed (see :doc:`/durability`): a path (opened, locked and closed by the
+        executor), an open :class:`exechost.journal.Journal` (the caller closes it), ``True`` for
+        ``.exechost/journal.sqlite``, ``False`` for none; ``None`` for the configuration's
+        ``journal`` key (none by default).
     :param settings: the backend's settings, over those of its configuration table; validated
         against its ``Settings`` dataclass.
     :raises ExecutorNotFoundError: for an unknown name, listing the installed executors.
@@ -68,6 +75,7 @@ def load_executor(
     :raises SettingsError: for an unknown setting, a wrong type or a missing value, or a
         parallelism that is not an int >= 0.
     :raises ConfigError: for an invalid configuration, saying where the bad value is.
+    :raises JournalError: when the journal is in use by another host, corrupt, or newer.
 
     Example::
 
@@ -80,7 +88,7 @@ def load_executor(
     if executor is None:
         executor = loaded.default_executor
     if isinstance(executor, str):
-        return build_executor(
+        made = build_executor(
             loaded,
             executor,
             parallelism=parallelism,
@@ -88,6 +96,7 @@ def load_executor(
             observers=observers,
             plugins=plugins,
         )
+        return attach_journal(made, loaded, journal, default=None)
     if isinstance(executor, type):
         name = getattr(executor, "name", None) or executor.__name__
         check_backend(executor, name, None)
@@ -103,7 +112,41 @@ def load_executor(
         backend = executor
     if parallelism is None:
         parallelism = _parallelism(backend, None, loaded.global_parallelism)
-    return _make(backend, name, parallelism, None, observers, plugins)
+    made = _make(backend, name, parallelism, None, observers, plugins)
+    return attach_journal(made, loaded, journal, default=None)
+
+
+def journal_path(
+    config: Config, journal: str | Path | bool | None, default: Path | None
+) -> Path | None:
+    """The journal to open: ``journal`` if given, else the configuration's, else ``default``."""
+    if journal is None:
+        journal = config.journal.value
+    if journal is None:
+        return default
+    if journal is True:
+        return DEFAULT_JOURNAL
+    if journal is False:
+        return None
+    return Path(journal)
+
+
+def attach_journal(
+    executor: Executor,
+    config: Config,
+    journal: str | Path | Journal | bool | None,
+    default: Path | None,
+) -> Executor:
+    """Give ``executor`` its journal, opened here (and then closed by the executor) unless an
+    open :class:`Journal` is given."""
+    if isinstance(journal, Journal):
+        executor.journal = journal
+        return executor
+    path = journal_path(config, journal, default)
+    if path is not None:
+        executor.journal = open_journal(path)
+        executor.owns_journal = True
+    return executor
 
 
 def build_executor(
@@ -157,7 +200,7 @@ def build_executor(
         raise SettingsError(f"{_where(config, section)}: {exc}") from None
     if parallelism is None:
         parallelism = _parallelism(backend, section.parallelism, config.global_parallelism)
-    return _make(backend, name, parallelism, entry.origin, observers, plugins)
+    return _make(backend, name, parallelism, entry.origin, observers, plugins, section)
 
 
 def settings_fields(backend_class: Any) -> list[str]:
@@ -205,8 +248,17 @@ def _make(
     origin: str | None,
     observers: Observers,
     plugins: Sequence[object],
+    section: ExecutorSection | None = None,
 ) -> Executor:
-    executor = Executor(backend, name=name, parallelism=parallelism, origin=origin)
+    executor = Executor(
+        backend,
+        name=name,
+        parallelism=parallelism,
+        origin=origin,
+        retries=0 if section is None else section.retries,
+        retry_delay=0.0 if section is None else section.retry_delay,
+        queued_timeout=None if section is None else section.queued_timeout,
+    )
     for entry, plugin in observers:
         executor.hooks.register_observer(plugin, entry.name, entry.origin)
     for plugin in plugins:

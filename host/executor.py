@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import heapq
+import itertools
 import logging
+import math
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Collection, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exechost import shutdown
+from exechost.attempts import Attempt, new_attempt_id
 from exechost.contract import capabilities_of, check_task_options
 from exechost.errors import (
     BackendError,
@@ -35,6 +40,9 @@ from exechost.tasks import (
 )
 from exechost.wakeup import Wakeup
 
+if TYPE_CHECKING:
+    from exechost.journal import Journal
+
 logger = logging.getLogger("exechost")
 
 UNLIMITED = sys.maxsize
@@ -45,6 +53,21 @@ TERMINATED_ERROR = "terminated"
 
 NOT_STARTED_ERROR = "terminated before it started"
 """The error of a task that was still queued when its executor was terminated."""
+
+
+def check_retry_policy(owner: str, retries: object, retry_delay: object) -> None:
+    """Raise :class:`InvalidTaskError` unless ``retries`` is an int >= 0 and ``retry_delay`` a
+    finite number of seconds >= 0."""
+    if type(retries) is not int or retries < 0:
+        raise InvalidTaskError(f"{owner}: retries must be an int >= 0, got {retries!r}")
+    if (
+        type(retry_delay) not in (int, float)
+        or not math.isfinite(retry_delay)  # type: ignore[arg-type]
+        or retry_delay < 0  # type: ignore[operator]
+    ):
+        raise InvalidTaskError(
+            f"{owner}: retry_delay must be a finite number of seconds >= 0, got {retry_delay!r}"
+        )
 
 
 class Phase(enum.Enum):
@@ -72,27 +95,72 @@ class Executor(LifecycleContext):
     """The longest :meth:`end` waits between heartbeats when no backend report wakes it first."""
 
     def __init__(
-        self, backend: object, *, name: str, parallelism: int, origin: str | None = None
+        self,
+        backend: object,
+        *,
+        name: str,
+        parallelism: int,
+        origin: str | None = None,
+        retries: int = 0,
+        retry_delay: float = 0.0,
+        queued_timeout: float | None = None,
+        journal: Journal | None = None,
     ) -> None:
         """
         :param backend: the backend object, whose methods implement the lifecycle hooks.
         :param name: the executor's name, for messages and observers.
         :param parallelism: how many tasks may run at once; 0 for no limit.
         :param origin: the backend's distribution and version, for messages, if known.
+        :param retries: how many more attempts a task that failed gets, unless it sets its own.
+        :param retry_delay: seconds between a failed attempt and the next, unless the task sets
+            its own.
+        :param queued_timeout: seconds a task may wait inside a backend that reports ``running``
+            (:attr:`Capabilities.reports_running <exechost.hookspecs.Capabilities.reports_running>`)
+            before it is failed; ``None`` for no limit.
+        :param journal: where to record every task, attempt and state change (see
+            :mod:`exechost.journal`); the caller opens and closes it.
         """
         if type(parallelism) is not int or parallelism < 0:
             raise SettingsError(
                 f"executor {name!r}: parallelism must be an int >= 0, got {parallelism!r}"
             )
+        try:
+            check_retry_policy(f"executor {name!r}", retries, retry_delay)
+        except InvalidTaskError as exc:
+            raise SettingsError(str(exc)) from None
+        if queued_timeout is not None and (
+            type(queued_timeout) not in (int, float)
+            or not math.isfinite(queued_timeout)
+            or queued_timeout <= 0
+        ):
+            raise SettingsError(
+                f"executor {name!r}: queued_timeout must be a finite number of seconds > 0, "
+                f"got {queued_timeout!r}"
+            )
         self.name = name
         self.backend = backend
         self.parallelism = parallelism
+        self.retries = retries
+        self.retry_delay = float(retry_delay)
+        self.queued_timeout = queued_timeout
+        self.journal = journal
+        """The journal this executor records into, or ``None``."""
+        self.owns_journal = False
+        """Whether the executor ends the journal's run and closes it when it ends."""
         self.hooks = ExecutorHooks(backend, name, origin)
         self.capabilities = capabilities_of(backend, name)
         """What the backend declares it can do, an :class:`exechost.hookspecs.Capabilities`."""
         self.phase = Phase.NEW
         self._queue = TaskQueue()
         self._running: dict[TaskKey, TaskInfo] = {}
+        self._handed: dict[TaskKey, QueuedTask] = {}  # the running tasks, for their retries
+        self._retrying: list[tuple[float, int, QueuedTask]] = []  # (due, order, task), a heap
+        self._retrying_keys: set[TaskKey] = set()
+        self._order = itertools.count()
+        self._stopping = False  # terminating: no more retries
+        self._awaiting_start: deque[tuple[float, TaskKey, str]] = deque()  # queued_timeout
+        self._started_attempts: set[str] = set()
+        self._watch_start = queued_timeout is not None and self.capabilities.reports_running
         self._events = EventBuffer()
         self._lock = threading.Lock()
         self._progress = Wakeup()
@@ -102,9 +170,10 @@ class Executor(LifecycleContext):
         self._on_heartbeat = hook.executor_heartbeat
 
     def __repr__(self) -> str:
+        retrying = f", {len(self._retrying)} waiting to retry" if self._retrying else ""
         return (
             f"<Executor {self.name!r} {self.phase.value}: {len(self._queue)} queued, "
-            f"{len(self._running)} running>"
+            f"{len(self._running)} running{retrying}>"
         )
 
     # -- what the executor holds -------------------------------------------------------------
@@ -132,9 +201,14 @@ class Executor(LifecycleContext):
             return UNLIMITED
         return max(self.parallelism - len(self._running), 0)
 
+    @property
+    def idle(self) -> bool:
+        """Whether no task is queued, running or waiting to be retried here."""
+        return not (self._queue or self._running or self._retrying)
+
     def has_task(self, key: TaskKey) -> bool:
-        """Whether a task with ``key`` is queued or running here."""
-        return key in self._queue or key in self._running
+        """Whether a task with ``key`` is queued, running or waiting to be retried here."""
+        return key in self._queue or key in self._running or key in self._retrying_keys
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -155,6 +229,8 @@ class Executor(LifecycleContext):
                 f"{type(exc).__name__}: {exc}"
             ) from exc
         self.phase = Phase.STARTED
+        if self.journal is not None and self.journal.run_id is None:
+            self.journal.begin_run()
         shutdown.track(self)
 
     def queue_command(
@@ -164,6 +240,9 @@ class Executor(LifecycleContext):
         priority: int = 1,
         queue: str | None = None,
         executor_config: Mapping[str, Any] | None = None,
+        *,
+        retries: int | None = None,
+        retry_delay: float | None = None,
     ) -> None:
         """Queue a task; a later :meth:`heartbeat` starts it when a slot is open.
 
@@ -172,8 +251,14 @@ class Executor(LifecycleContext):
         :param priority: higher starts first; equal priorities start in the order queued.
         :param queue: the queue the task belongs to, passed to the backend.
         :param executor_config: per-task options for the backend (``env``, ``cwd``, ``timeout``).
-        :raises InvalidTaskError: for a bad key, command, priority or executor_config (a key the
-            backend's :attr:`capabilities` do not list, or a value of the wrong type).
+        :param retries: how many more attempts the task gets after a failed one (each with an
+            attempt id of its own, reported ``up_for_retry`` in between); the executor's
+            :attr:`retries` when ``None``.
+        :param retry_delay: seconds between a failed attempt and the next; the executor's
+            :attr:`retry_delay` when ``None``.
+        :raises InvalidTaskError: for a bad key, command, priority, retry policy or
+            executor_config (a key the backend's :attr:`capabilities` do not list, or a value of
+            the wrong type).
         :raises DuplicateTaskError: when ``key`` is already queued or running.
         :raises ExecutorStateError: when the executor has ended.
         """
@@ -187,6 +272,10 @@ class Executor(LifecycleContext):
             raise InvalidTaskError(f"task {key!r}: queue must be a str or None, got {queue!r}")
         config = check_executor_config(key, executor_config)
         check_task_options(self.capabilities, key, config, self.name)
+        retries = self.retries if retries is None else retries
+        retry_delay = self.retry_delay if retry_delay is None else retry_delay
+        if retries or retry_delay:
+            check_retry_policy(f"task {key!r}", retries, retry_delay)
         if self.has_task(key):
             where = "queued" if key in self._queue else "running"
             raise DuplicateTaskError(
@@ -194,7 +283,10 @@ class Executor(LifecycleContext):
                 "a key can be queued again once its task has finished"
             )
         argv = tuple(command)
-        self._queue.push(QueuedTask(key, argv, priority, queue, config))
+        task = QueuedTask(key, argv, priority, queue, config, retries, float(retry_delay))
+        self._queue.push(task)
+        if self.journal is not None:
+            self.journal.record_task(self.name, task)
         self._notify(
             self._on_queued,
             key=key,
@@ -210,19 +302,32 @@ class Executor(LifecycleContext):
         :param limit: start at most this many tasks (a cap shared with other executors).
 
         Its cost grows with the tasks it starts (each O(log n) in the queue's length), not with the
-        length of the queue.
+        length of the queue. With a :attr:`journal`, each task's attempt is written to it (with
+        what was reported since the last heartbeat, in one transaction) before the backend is
+        handed the task.
         """
         self._require_started("heartbeat")
+        if self._retrying:
+            self._requeue_due_retries()
         slots = self.open_slots if limit is None else min(self.open_slots, limit)
         queue = self._queue
-        started = 0
-        while started < slots and queue:
-            self._launch(queue.pop())
-            started += 1
+        launching: list[tuple[QueuedTask, str]] = []
+        while len(launching) < slots and queue:
+            launching.append((queue.pop(), new_attempt_id()))
+        now = time.time()
+        journal = self.journal
+        if journal is not None:
+            for task, attempt_id in launching:
+                journal.record_attempt(self.name, task.key, attempt_id, task.attempt, now)
+            journal.commit()
+        for task, attempt_id in launching:
+            self._launch(task, attempt_id, now)
         try:
             self.hooks.hook.executor_sync(executor=self)
         except Exception as exc:
             self._fail_running(self._backend_error("executor_sync", exc))
+        if self._awaiting_start:
+            self._expire_queued_timeouts()
         self._notify(
             self._on_heartbeat,
             open_slots=self.open_slots,
@@ -249,7 +354,7 @@ class Executor(LifecycleContext):
             while True:
                 self._progress.clear()
                 self.heartbeat()
-                if not self._queue and not self._running:
+                if self.idle:
                     break
                 self._progress.wait(self.heartbeat_interval)
         except BaseException:  # Ctrl-C or a signal while waiting: nothing may outlive the host
@@ -259,7 +364,7 @@ class Executor(LifecycleContext):
             self.hooks.hook.executor_end(executor=self)
         except Exception as exc:
             self._backend_error("executor_end", exc)
-        self._close()
+        self._close("ended")
 
     def terminate(self) -> None:
         """Stop now: the backend kills its running work (``executor_terminate``).
@@ -268,10 +373,11 @@ class Executor(LifecycleContext):
         ``"terminated"``, and every queued task ``failed`` with ``"terminated before it
         started"``. Does nothing on an executor that has ended.
         """
+        self._stopping = True
         if self.phase is not Phase.STARTED:
             if self.phase is Phase.NEW:
                 self._fail_queued()
-                self._close()
+                self._close("terminated")
             return
         try:
             self.hooks.hook.executor_terminate(executor=self)
@@ -279,7 +385,68 @@ class Executor(LifecycleContext):
             self._backend_error("executor_terminate", exc)
         self._fail_running(TERMINATED_ERROR)
         self._fail_queued()
-        self._close()
+        self._close("terminated")
+
+    def adopt(self, attempts: Sequence[Attempt]) -> list[Attempt]:
+        """Offer the backend (hook ``executor_adopt``) attempts an earlier host left unfinished.
+
+        Call it after :meth:`start` and before queueing. The attempts the backend takes over run
+        on here as if this host had started them, and end in the event buffer as usual.
+
+        :returns: the attempts the backend did not take over (all of them when it cannot adopt):
+            the caller queues them again or gives up on them.
+        :raises DuplicateTaskError: when one of their keys is queued or running here already.
+        """
+        self._require_started("adopt")
+        if not attempts or not self.hooks.hook.executor_adopt.get_hookimpls():
+            return list(attempts)
+        with self._lock:
+            for attempt in attempts:
+                if self.has_task(attempt.key):
+                    raise DuplicateTaskError(
+                        f"task {attempt.key!r} is already queued or running on executor "
+                        f"{self.name!r}; it cannot be adopted too"
+                    )
+            for attempt in attempts:
+                self._running[attempt.key] = TaskInfo(
+                    external_id=attempt.external_id,
+                    started_at=attempt.started_at,
+                    attempt_id=attempt.attempt_id,
+                    attempt=attempt.number,
+                )
+                self._handed[attempt.key] = QueuedTask(
+                    attempt.key,
+                    attempt.command,
+                    1,
+                    attempt.queue,
+                    attempt.executor_config,
+                    max(self.retries - attempt.number + 1, 0),
+                    self.retry_delay,
+                    attempt.number,
+                )
+        try:
+            taken = set(self.hooks.hook.executor_adopt(executor=self, tasks=list(attempts)) or ())
+        except Exception as exc:
+            self._backend_error("executor_adopt", exc)
+            taken = set()
+        left = []
+        with self._lock:
+            for attempt in attempts:
+                info = self._running.get(attempt.key)
+                if (
+                    attempt.key not in taken
+                    and info is not None
+                    and info.attempt_id == attempt.attempt_id
+                ):
+                    del self._running[attempt.key]
+                    del self._handed[attempt.key]
+                    left.append(attempt)
+        if self.journal is not None:
+            dropped = {attempt.attempt_id for attempt in left}
+            for attempt in attempts:
+                if attempt.attempt_id not in dropped:
+                    self.journal.record_pointer(attempt.key, attempt.attempt_id)
+        return left
 
     # -- reports from the backend (thread-safe) ---------------------------------------------
 
@@ -300,8 +467,12 @@ class Executor(LifecycleContext):
         running here (never started, or already finished) is logged and ignored.
         """
         state = TaskState(state)
+        if state is TaskState.UP_FOR_RETRY:
+            raise ValueError("up_for_retry is the host's to report: report the attempt failed")
         if info is not None and not isinstance(info, TaskInfo):
             raise TypeError(f"info must be an exechost.TaskInfo or None, got {info!r}")
+        now = time.time()
+        reported: TaskState = state
         with self._lock:
             current = self._running.get(key)
             if current is None:
@@ -315,14 +486,22 @@ class Executor(LifecycleContext):
                     key,
                 )
                 return
-            merged = _merge(current, info, time.time() if state.finished else None)
+            merged = _merge(current, info, now if state.finished else None)
             if state.finished:
                 del self._running[key]
+                task = self._handed.pop(key, None)
+                if state is TaskState.FAILED and task is not None and self._may_retry(task):
+                    self._schedule_retry(task)
+                    reported = TaskState.UP_FOR_RETRY
             else:
                 self._running[key] = merged
-            self._events.append(key, Event(state, merged))
+                if self._watch_start and state is TaskState.RUNNING and merged.attempt_id:
+                    self._started_attempts.add(merged.attempt_id)
+            self._events.append(key, Event(reported, merged))
+            if self.journal is not None and merged.attempt_id is not None:
+                self.journal.record_state(merged.attempt_id, state, merged, now)
         self._progress.set()
-        self._notify(self._on_state_changed, key=key, state=state, info=merged)
+        self._notify(self._on_state_changed, key=key, state=reported, info=merged)
 
     def get_event_buffer(self, groups: Collection[str | int] | None = None) -> EventBatch:
         """Return and forget the state changes reported since the last call.
@@ -337,12 +516,17 @@ class Executor(LifecycleContext):
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _launch(self, task: QueuedTask) -> None:
+    def _launch(self, task: QueuedTask, attempt_id: str, now: float) -> None:
         key = task.key
-        info = TaskInfo(started_at=time.time())
+        info = TaskInfo(started_at=now, attempt_id=attempt_id, attempt=task.attempt)
         with self._lock:
             self._running[key] = info
+            self._handed[key] = task
             reported_from = self._events.position()
+        if self._watch_start:
+            assert self.queued_timeout is not None
+            deadline = time.monotonic() + self.queued_timeout
+            self._awaiting_start.append((deadline, key, attempt_id))
         self._notify(self._on_state_changed, key=key, state=TaskState.RUNNING, info=info)
         try:
             external_id = self.hooks.hook.executor_execute_async(
@@ -351,6 +535,7 @@ class Executor(LifecycleContext):
                 command=task.command,
                 queue=task.queue,
                 executor_config=task.executor_config,
+                attempt_id=attempt_id,
             )
         except Exception as exc:
             self._fail_running(self._backend_error("executor_execute_async", exc), [key])
@@ -364,6 +549,46 @@ class Executor(LifecycleContext):
                 # what the backend reported before returning (a synchronous backend reports
                 # the end itself) gets the id too
                 self._events.fill_external_id(key, external_id, reported_from)
+                if self.journal is not None:
+                    self.journal.record_external_id(attempt_id, external_id)
+
+    def _may_retry(self, task: QueuedTask) -> bool:
+        return task.retries > 0 and not self._stopping and self.phase is Phase.STARTED
+
+    def _schedule_retry(self, task: QueuedTask) -> None:
+        """Queue the task's next attempt after its delay (called under the lock)."""
+        retry = dataclasses.replace(task, retries=task.retries - 1, attempt=task.attempt + 1)
+        due = time.monotonic() + task.retry_delay
+        heapq.heappush(self._retrying, (due, next(self._order), retry))
+        self._retrying_keys.add(task.key)
+
+    def _requeue_due_retries(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            while self._retrying and self._retrying[0][0] <= now:
+                task = heapq.heappop(self._retrying)[2]
+                self._retrying_keys.discard(task.key)
+                self._queue.push(task)
+
+    def _expire_queued_timeouts(self) -> None:
+        """Fail the tasks a backend has held without reporting them running for too long."""
+        now = time.monotonic()
+        waiting = self._awaiting_start
+        expired = []
+        while waiting and waiting[0][0] <= now:
+            _, key, attempt_id = waiting.popleft()
+            if attempt_id in self._started_attempts:
+                self._started_attempts.discard(attempt_id)
+                continue
+            info = self._running.get(key)
+            if info is not None and info.attempt_id == attempt_id:
+                expired.append(key)
+        error = (
+            f"queued_timeout: not running after {self.queued_timeout:g}s in the backend "
+            "(setting queued_timeout)"
+        )
+        for key in expired:
+            self.change_state(key, TaskState.FAILED, TaskInfo(error=error))
 
     def _backend_error(self, hook_name: str, exc: Exception) -> str:
         who = self.hooks.culprit(hook_name, exc)
@@ -385,7 +610,11 @@ class Executor(LifecycleContext):
 
     def _fail_queued(self) -> None:
         now = time.time()
-        for task in self._queue.drain():
+        with self._lock:
+            retrying = [entry[2] for entry in sorted(self._retrying)]
+            self._retrying.clear()
+            self._retrying_keys.clear()
+        for task in retrying + self._queue.drain():
             info = TaskInfo(error=NOT_STARTED_ERROR, ended_at=now)
             with self._lock:
                 self._events.append(task.key, Event(TaskState.FAILED, info))
@@ -397,9 +626,17 @@ class Executor(LifecycleContext):
                 f"executor {self.name!r} is {self.phase.value}: {what}() needs a started executor"
             )
 
-    def _close(self) -> None:
+    def _close(self, how: str) -> None:
         self.phase = Phase.ENDED
         shutdown.untrack(self)
+        journal = self.journal
+        if journal is None:
+            return
+        if self.owns_journal:
+            journal.end_run(how)
+            journal.close()
+        else:
+            journal.commit()
 
     def _notify(self, caller: Any, **kwargs: Any) -> None:
         if not caller.get_hookimpls():  # no observer: skip the cost of a pluggy call
@@ -421,7 +658,16 @@ class Executor(LifecycleContext):
 def _merge(current: TaskInfo, reported: TaskInfo | None, ended_at: float | None) -> TaskInfo:
     """What the host knew of a task, updated with what its backend reports now."""
     if reported is None:
-        return TaskInfo(None, None, current.log, current.external_id, current.started_at, ended_at)
+        return TaskInfo(
+            None,
+            None,
+            current.log,
+            current.external_id,
+            current.started_at,
+            ended_at,
+            current.attempt_id,
+            current.attempt,
+        )
     return TaskInfo(
         reported.returncode,
         reported.error,
@@ -429,4 +675,6 @@ def _merge(current: TaskInfo, reported: TaskInfo | None, ended_at: float | None)
         reported.external_id or current.external_id,
         reported.started_at or current.started_at,
         reported.ended_at or ended_at,
+        current.attempt_id,
+        current.attempt,
     )

@@ -13,13 +13,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from exechost.api import build_executor
+from exechost.api import build_executor, journal_path
+from exechost.attempts import Attempt
 from exechost.autoload import observer_plugins
 from exechost.config import Config, Source, Value, load_config
 from exechost.errors import DuplicateTaskError, InvalidTaskError
 from exechost.events import EventBatch
 from exechost.executor import UNLIMITED, Executor
 from exechost.hookspecs import hookimpl
+from exechost.journal import Journal, open_journal
 from exechost.lifecycle import LifecycleContext
 from exechost.states import TaskInfo, TaskState
 from exechost.tasks import QueuedTask, TaskKey
@@ -81,12 +83,14 @@ class MultiExecutor(LifecycleContext):
         default: str,
         queues: Mapping[str, str] | None = None,
         parallelism: int = 0,
+        journal: Journal | None = None,
     ) -> None:
         """
         :param executors: the executors by name.
         :param default: the name of the executor of tasks that name none and match no queue.
         :param queues: each routed queue and the name of its executor.
         :param parallelism: the most tasks running at once across all executors; 0 for no cap.
+        :param journal: the journal every executor records into (see :mod:`exechost.journal`).
         """
         names = ", ".join(executors) or "(none)"
         if default not in executors:
@@ -100,11 +104,16 @@ class MultiExecutor(LifecycleContext):
         self.default = default
         self.queues: Mapping[str, str] = MappingProxyType(dict(queues or {}))
         self.parallelism = parallelism
+        self.journal = journal
+        """The journal every executor records into, or ``None``."""
+        self.owns_journal = False
+        """Whether :meth:`end` and :meth:`terminate` end the journal's run and close it."""
         self._progress = Wakeup()
         self._turn = 0
         wakeup = _Wakeup(self._progress)
         for executor in self.executors.values():
             executor.hooks.register_observer(wakeup)
+            executor.journal = journal
 
     def __repr__(self) -> str:
         return f"<MultiExecutor {', '.join(self.executors)} (default {self.default!r})>"
@@ -129,8 +138,13 @@ class MultiExecutor(LifecycleContext):
         running = sum(len(e.running) for e in self.executors.values())
         return max(self.parallelism - running, 0)
 
+    @property
+    def idle(self) -> bool:
+        """Whether no task is queued, running or waiting to be retried on any executor."""
+        return all(e.idle for e in self.executors.values())
+
     def has_task(self, key: TaskKey) -> bool:
-        """Whether a task with ``key`` is queued or running on any executor."""
+        """Whether a task with ``key`` is queued, running or waiting to be retried anywhere."""
         return any(e.has_task(key) for e in self.executors.values())
 
     def route(self, executor: str | None = None, queue: str | None = None) -> Executor:
@@ -153,19 +167,25 @@ class MultiExecutor(LifecycleContext):
         """The same executors, not started, but only those named and the default one.
 
         For a batch whose tasks are all known: the executors no task routes to are not started.
+        The subset takes over the journal (and closing it, if this one was to).
         """
         kept = {n: e for n, e in self.executors.items() if n in names or n == self.default}
-        return MultiExecutor(
+        subset = MultiExecutor(
             kept,
             default=self.default,
             queues={queue: name for queue, name in self.queues.items() if name in kept},
             parallelism=self.parallelism,
+            journal=self.journal,
         )
+        subset.owns_journal, self.owns_journal = self.owns_journal, False
+        return subset
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start every executor; if one cannot start, terminate those started and raise."""
+        if self.journal is not None and self.journal.run_id is None:
+            self.journal.begin_run()
         started: list[Executor] = []
         try:
             for executor in self.executors.values():
@@ -184,10 +204,15 @@ class MultiExecutor(LifecycleContext):
         queue: str | None = None,
         executor_config: Mapping[str, Any] | None = None,
         executor: str | None = None,
+        *,
+        retries: int | None = None,
+        retry_delay: float | None = None,
     ) -> None:
         """Queue a task on the executor it routes to (see :meth:`route`).
 
         :param executor: the name of the executor to run it; ``None`` to route by ``queue``.
+        :param retries: as :meth:`exechost.Executor.queue_command`.
+        :param retry_delay: as :meth:`exechost.Executor.queue_command`.
         :raises InvalidTaskError: for an unknown executor name, or a bad key, command, priority or
             executor_config.
         :raises DuplicateTaskError: when ``key`` is queued or running on any executor.
@@ -199,7 +224,28 @@ class MultiExecutor(LifecycleContext):
         for name, other in self.executors.items():
             if other is not target and other.has_task(key):
                 raise DuplicateTaskError(f"task {key!r} is already queued or running on {name!r}")
-        target.queue_command(key, command, priority, queue, executor_config)
+        target.queue_command(
+            key,
+            command,
+            priority,
+            queue,
+            executor_config,
+            retries=retries,
+            retry_delay=retry_delay,
+        )
+
+    def adopt(self, attempts: Mapping[str, Sequence[Attempt]]) -> list[Attempt]:
+        """Offer each executor's backend the attempts an earlier host left unfinished there.
+
+        :param attempts: the attempts by the name of the executor they were handed to; those of an
+            executor not here are returned untouched.
+        :returns: the attempts no backend took over (see :meth:`exechost.Executor.adopt`).
+        """
+        left: list[Attempt] = []
+        for name, offered in attempts.items():
+            executor = self.executors.get(name)
+            left += list(offered) if executor is None else executor.adopt(offered)
+        return left
 
     def heartbeat(self) -> None:
         """Heartbeat every executor, starting no more tasks than the global cap allows."""
@@ -226,16 +272,24 @@ class MultiExecutor(LifecycleContext):
         while True:
             self._progress.clear()
             self.heartbeat()
-            if not any(e.queued_tasks or e.running for e in executors):
+            if self.idle:
                 break
             self._progress.wait(self.heartbeat_interval)
         for executor in executors:
             executor.end()
+        self._close_journal("ended")
 
     def terminate(self) -> None:
         """Terminate every executor (see :meth:`exechost.Executor.terminate`)."""
         for executor in self.executors.values():
             executor.terminate()
+        self._close_journal("terminated")
+
+    def _close_journal(self, how: str) -> None:
+        if self.journal is not None and self.owns_journal:
+            self.journal.end_run(how)
+            self.journal.close()
+            self.owns_journal = False
 
     def get_event_buffer(self, groups: Collection[str | int] | None = None) -> EventBatch:
         """Return and forget the state changes every executor reported since the last call."""
@@ -251,6 +305,7 @@ def load_executors(
     executor: str | None = None,
     parallelism: int | None = None,
     plugins: Sequence[object] = (),
+    journal: str | Path | Journal | bool | None = None,
     **common_settings: Any,
 ) -> MultiExecutor:
     """Make every configured executor, ready to be started together (or used with ``with``).
@@ -264,6 +319,8 @@ def load_executors(
     :param parallelism: the global cap, over the configuration's ``parallelism`` (0: no cap);
         also the parallelism of each executor that sets none of its own.
     :param plugins: observer plugin objects to register with every executor.
+    :param journal: as :func:`exechost.load_executor`: a path, an open journal, ``True`` for
+        ``.exechost/journal.sqlite``, ``False`` for none, ``None`` for the configuration's key.
     :param common_settings: settings given to every executor whose backend takes them, over the
         configured ones (e.g. ``log_dir``).
     :raises ConfigError, ExecutorNotFoundError, PluginLoadError, SettingsError: as
@@ -285,9 +342,16 @@ def load_executors(
         )
         for name in loaded.executor_names()
     }
-    return MultiExecutor(
+    opened = None
+    if not isinstance(journal, Journal):
+        path = journal_path(loaded, journal, None)
+        opened = journal = None if path is None else open_journal(path)
+    multi = MultiExecutor(
         executors,
         default=loaded.default_executor,
         queues=loaded.queue_routes(),
         parallelism=loaded.global_parallelism or 0,
+        journal=journal,
     )
+    multi.owns_journal = opened is not None
+    return multi

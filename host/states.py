@@ -14,6 +14,8 @@ class TaskState(str, enum.Enum):
     RUNNING = "running"
     SUCCESS = "success"
     FAILED = "failed"
+    UP_FOR_RETRY = "up_for_retry"
+    """An attempt failed and the task is queued again for another (its ``retries`` allow it)."""
 
     def __str__(self) -> str:
         return self.value
@@ -46,6 +48,10 @@ class TaskInfo:
     """When the host handed the task to its backend."""
     ended_at: float | None = None
     """When the host learnt that the task had finished."""
+    attempt_id: str | None = None
+    """The id of the attempt this info is about (see :class:`exechost.Attempt`); set by the host."""
+    attempt: int | None = None
+    """The attempt's number: 1 for the first, 2 for the first retry...; set by the host."""
 
     @property
     def duration(self) -> float | None:

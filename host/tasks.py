@@ -67,3 +67,9 @@ class QueuedTask:
     priority: int
     queue: str | None
     executor_config: Mapping[str, Any]
+    retries: int = 0
+    """How many more attempts the task may have after a failed one."""
+    retry_delay: float = 0.0
+    """Seconds between a failed attempt and the next."""
+    attempt: int = 1
+    """The number of the attempt this queued task will be: 1, then 2 for the first retry..."""

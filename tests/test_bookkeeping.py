@@ -191,7 +191,13 @@ def test_reports_for_unknown_keys_are_ignored(holding, caplog):
 
 
 def test_states_equal_their_strings():
-    assert [state.value for state in TaskState] == ["queued", "running", "success", "failed"]
+    assert [state.value for state in TaskState] == [
+        "queued",
+        "running",
+        "success",
+        "failed",
+        "up_for_retry",
+    ]
     assert TaskState.SUCCESS == "success" and str(TaskState.FAILED) == "failed"
     assert TaskState("running") is TaskState.RUNNING
 

@@ -32,7 +32,7 @@ def test_plugins_check_shows_incompatible_executor_and_capabilities(cli, future_
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     future = rows["future"]
     assert future["status"] == "incompatible"
-    assert ">=9.0,<10" in future["detail"] and "provides API 1.0" in future["detail"]
+    assert ">=9.0,<10" in future["detail"] and "provides API 1.1" in future["detail"]
     assert future["capabilities"] is None
     local = rows["local"]
     assert local["status"] == "ok"
@@ -65,7 +65,7 @@ def test_selecting_an_incompatible_executor_names_both_versions(tmp_path, cli, f
     (tmp_path / "exechost.toml").write_text('executor = "future"\n')
     result = cli("run", "--", "true", env=future_env)
     assert result.returncode != 0
-    assert ">=9.0,<10" in result.stderr and "provides API 1.0" in result.stderr
+    assert ">=9.0,<10" in result.stderr and "provides API 1.1" in result.stderr
     assert "exechost-future 1.0" in result.stderr
     checked = cli("check", env=future_env)
     assert checked.returncode == 1

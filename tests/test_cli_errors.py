@@ -38,7 +38,7 @@ def test_unknown_key_names_table_suggests_and_lists_valid_keys(tmp_path, cli):
     file = tmp_path / "exechost.toml"
     assert (
         f"{file}:1, top level: unknown key 'paralelism' (did you mean 'parallelism'?); "
-        "valid keys: executor, executors, parallelism, plugins"
+        "valid keys: executor, executors, journal, parallelism, plugins"
     ) in message
     assert f"{file}:6, [plugins]: unknown key 'blok' (did you mean 'block'?)" in message
     assert not (tmp_path / "ran").exists()
@@ -47,7 +47,7 @@ def test_unknown_key_names_table_suggests_and_lists_valid_keys(tmp_path, cli):
     message = error_of(cli("run", "tasks.toml"))
     assert (
         f"{file}:3, [executors.gpu]: unknown key 'log_dri' (did you mean 'log_dir'?); "
-        "valid keys: backend, log_dir, parallelism, queues"
+        "valid keys: backend, log_dir, parallelism, queued_timeout, queues, retries, retry_delay"
     ) in message
 
 

@@ -17,6 +17,7 @@ def test_defaults_without_file_or_environment(tmp_path):
     assert config.plugins.autoload and not config.plugins.block
     assert {key: str(value.source) for key, value in config.values.items()} == {
         "executor": "default",
+        "journal": "default",
         "parallelism": "default",
         "plugins.autoload": "default",
         "plugins.block": "default",

@@ -192,6 +192,8 @@ def test_capabilities_described_for_listings():
         "can_cancel_running": False,
         "runs_elsewhere": True,
         "ordered_start": False,
+        "can_adopt": False,
+        "reports_running": False,
         "executor_config": None,
     }
 

@@ -19,6 +19,7 @@ def test_hookimpl_is_exported_from_both_packages():
     assert LIFECYCLE_HOOKS == (
         "executor_start",
         "executor_execute_async",
+        "executor_adopt",
         "executor_sync",
         "executor_end",
         "executor_terminate",

@@ -211,7 +211,7 @@ def test_incompatible_plugin_is_refused_naming_both_versions(
     )
     last_line = selected.stderr.strip().splitlines()[-1]
     assert last_line.startswith("exechost.errors.IncompatiblePluginError: "), selected.stderr
-    assert ">=7.0,<8" in last_line and "provides API 1.0" in last_line
+    assert ">=7.0,<8" in last_line and "provides API 1.1" in last_line
     assert "exechost-misfits 0.3" in last_line
 
 
@@ -238,4 +238,4 @@ def test_cli_with_broken_and_incompatible_plugins_installed(venv_with_misfits: P
     assert "exechost-misfits 0.3" in broken.stderr
     future = exechost_cli(venv_with_misfits, project, "run", "--executor", "future", "--", "true")
     assert future.returncode != 0
-    assert ">=7.0,<8" in future.stderr and "provides API 1.0" in future.stderr
+    assert ">=7.0,<8" in future.stderr and "provides API 1.1" in future.stderr

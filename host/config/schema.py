@@ -9,6 +9,7 @@ checks the result and lists every problem at once, each with where the bad value
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,8 +67,15 @@ Layer: TypeAlias = dict[str, Any]
 """Top-level keys to :class:`Value`; ``"executors"`` to a dict of :data:`Table`; ``"plugins"`` to a
 :data:`Table`."""
 
-TOP_KEYS = ("executor", "executors", "parallelism", "plugins")
-EXECUTOR_KEYS = ("backend", "parallelism", "queues")
+TOP_KEYS = ("executor", "executors", "journal", "parallelism", "plugins")
+EXECUTOR_KEYS = (
+    "backend",
+    "parallelism",
+    "queued_timeout",
+    "queues",
+    "retries",
+    "retry_delay",
+)
 """The host's keys in an ``[executors.NAME]`` table; every other key is a backend setting."""
 PLUGIN_KEYS = ("autoload", "block")
 
@@ -80,6 +88,12 @@ class ExecutorSection:
     backend: Value
     parallelism: int | None = None
     queues: tuple[str, ...] = ()
+    retries: int = 0
+    """How many more attempts a failed task gets, unless the task sets its own."""
+    retry_delay: float = 0.0
+    """Seconds between a failed attempt and the next, unless the task sets its own."""
+    queued_timeout: float | None = None
+    """Seconds a task may wait inside a backend that reports ``running`` before it fails."""
     settings: Mapping[str, Value] = field(default_factory=dict)
     """The backend's own settings, checked against its ``Settings`` when the backend is loaded."""
 
@@ -109,6 +123,9 @@ class Config:
     the parallelism of each executor that sets none of its own."""
     executors: Mapping[str, ExecutorSection]
     """The ``[executors.NAME]`` tables, by name."""
+    journal: Value
+    """The journal's path, ``False`` for none, ``None`` (the default) for the caller's default:
+    ``.exechost/journal.sqlite`` for ``exechost run``, none for the Python API."""
     plugins: PluginSettings
     file: Path | None
     """The configuration file that was read, if any."""
@@ -238,6 +255,15 @@ def build_config(merged: Layer, file: Path | None, problems: list[str]) -> Confi
     if parallelism.value is not None:
         _check_count(parallelism, None, "parallelism", problems)
     values["parallelism"] = parallelism
+    journal = merged.get("journal", Value(None, DEFAULT))
+    if journal.value is not None and not (
+        journal.value is False or (type(journal.value) is str and journal.value)
+    ):
+        problems.append(
+            f"{journal.source.where(None)}: journal must be a path (a string) or false, "
+            f"got {_kind(journal.value)}"
+        )
+    values["journal"] = journal
 
     plugins_table: Table = (
         merged.get("plugins", {}) if isinstance(merged.get("plugins"), dict) else {}
@@ -271,6 +297,7 @@ def build_config(merged: Layer, file: Path | None, problems: list[str]) -> Confi
         executor=executor,
         parallelism=parallelism,
         executors=sections,
+        journal=journal,
         plugins=PluginSettings(bool(autoload.value), frozenset(block.value)),
         file=file,
         values=values,
@@ -292,6 +319,17 @@ def _section(
     queues = table.get("queues", Value([], DEFAULT))
     if _check_names(queues, table_name, "queues", problems) and "queues" in table:
         values[f"{table_name}.queues"] = queues
+    retries = table.get("retries", Value(0, DEFAULT))
+    if _check_count(retries, table_name, "retries", problems) and "retries" in table:
+        values[f"{table_name}.retries"] = retries
+    retry_delay = table.get("retry_delay", Value(0.0, DEFAULT))
+    if _check_seconds(retry_delay, table_name, "retry_delay", problems, zero=True):
+        values[f"{table_name}.retry_delay"] = retry_delay
+    queued_timeout = table.get("queued_timeout", Value(None, DEFAULT))
+    if queued_timeout.value is not None and _check_seconds(
+        queued_timeout, table_name, "queued_timeout", problems, zero=False
+    ):
+        values[f"{table_name}.queued_timeout"] = queued_timeout
     settings = {key: value for key, value in table.items() if key not in EXECUTOR_KEYS}
     for key, value in settings.items():
         values[f"{table_name}.{key}"] = value
@@ -300,6 +338,9 @@ def _section(
         backend=backend,
         parallelism=None if parallelism is None else parallelism.value,
         queues=tuple(queues.value) if isinstance(queues.value, list) else (),
+        retries=retries.value if type(retries.value) is int else 0,
+        retry_delay=float(retry_delay.value) if _is_seconds(retry_delay.value) else 0.0,
+        queued_timeout=(float(queued_timeout.value) if _is_seconds(queued_timeout.value) else None),
         settings=settings,
     )
 
@@ -329,6 +370,21 @@ def _check_count(value: Value, table: str | None, key: str, problems: list[str])
         return True
     problems.append(
         f"{value.source.where(table)}: {key} must be an integer >= 0 (0 for no limit), "
+        f"got {_kind(value.value)}"
+    )
+    return False
+
+
+def _is_seconds(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value) and value >= 0
+
+
+def _check_seconds(value: Value, table: str, key: str, problems: list[str], *, zero: bool) -> bool:
+    if _is_seconds(value.value) and (zero or value.value > 0):
+        return True
+    bound = ">= 0" if zero else "> 0"
+    problems.append(
+        f"{value.source.where(table)}: {key} must be a finite number of seconds {bound}, "
         f"got {_kind(value.value)}"
     )
     return False

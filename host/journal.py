@@ -1,0 +1,463 @@
+"""The journal: each run's tasks, attempts and state changes in SQLite; a killed host loses none.
+
+One file (``.exechost/journal.sqlite`` by default) holds every run made in a directory. It is in
+WAL mode with ``synchronous=NORMAL``: a commit reaches the file (so survives a killed host) without
+an fsync, and a crash at any instant leaves the last committed transaction whole. The executors
+record what happens as it happens, from any thread, into memory; :meth:`Journal.commit` writes it
+in one transaction, once per heartbeat -- and always before a backend is handed an attempt, so a
+restarted host knows of every attempt any backend may have seen.
+
+A host holds an exclusive lock on the journal while it runs: a second host using the same file is
+refused with :class:`JournalError`, as is a file that is not an exechost journal, is corrupt, or
+was written by a newer exechost. Such a file is never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exechost.attempts import Attempt
+from exechost.errors import ExecHostError
+from exechost.states import TaskInfo, TaskState
+from exechost.tasks import QueuedTask, TaskKey
+
+DEFAULT_JOURNAL = Path(".exechost") / "journal.sqlite"
+"""Where ``exechost run`` keeps its journal, relative to the working directory."""
+
+SCHEMA_VERSION = 1
+"""The version of the journal's tables; a journal with a higher one is refused."""
+
+APPLICATION_ID = 0x45584A31
+"""SQLite's ``application_id`` of an exechost journal (``EXJ1``), to recognise other databases."""
+
+_SCHEMA = """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    taskfile TEXT,
+    cwd TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    exechost_version TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    status TEXT NOT NULL,
+    resumed_from INTEGER REFERENCES runs (id)
+);
+CREATE INDEX runs_by_taskfile ON runs (taskfile, id);
+CREATE TABLE tasks (
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    key TEXT NOT NULL,
+    executor TEXT NOT NULL,
+    command TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    queue TEXT,
+    options TEXT NOT NULL,
+    retries INTEGER NOT NULL,
+    retry_delay REAL NOT NULL,
+    attempt_id TEXT,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE TABLE attempts (
+    id TEXT PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    key TEXT NOT NULL,
+    executor TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    external_id TEXT,
+    started_at REAL,
+    ended_at REAL,
+    returncode INTEGER,
+    error TEXT,
+    log TEXT
+);
+CREATE TABLE events (
+    attempt_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX events_by_attempt ON events (attempt_id);
+"""
+
+_INSERT_TASK = "INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_ATTEMPT = (
+    "INSERT INTO attempts (id, run_id, key, executor, number, state, started_at) "
+    "VALUES (?, ?, ?, ?, ?, 'running', ?)"
+)
+_POINT_TASK = "UPDATE tasks SET attempt_id = ? WHERE run_id = ? AND key = ?"
+_UPDATE_ATTEMPT = (
+    "UPDATE attempts SET state = ?, external_id = coalesce(?, external_id), "
+    "ended_at = coalesce(?, ended_at), returncode = coalesce(?, returncode), "
+    "error = coalesce(?, error), log = coalesce(?, log) WHERE id = ?"
+)
+_INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?)"
+
+
+class JournalError(ExecHostError):
+    """The journal cannot be used: in use by another host, corrupt, foreign or too new."""
+
+
+def key_to_text(key: TaskKey) -> str:
+    """A key as the journal stores it: JSON, so ``"1"`` and ``(1,)`` stay apart."""
+    return json.dumps(list(key) if isinstance(key, tuple) else key)
+
+
+def key_from_text(text: str) -> TaskKey:
+    """The key stored as ``text`` by :func:`key_to_text`."""
+    value = json.loads(text)
+    return tuple(value) if isinstance(value, list) else str(value)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One journaled run, as :meth:`Journal.runs` lists it."""
+
+    id: int
+    taskfile: str | None
+    cwd: str
+    pid: int
+    started_at: float
+    ended_at: float | None
+    status: str
+    """``running`` while its host runs (or if the host died), then how it ended."""
+    resumed_from: int | None
+    counts: Mapping[str, int]
+    """How many of its tasks are in each state (``queued`` for those never started)."""
+
+
+@dataclass(frozen=True)
+class JournaledTask:
+    """A task of a journaled run and its latest attempt."""
+
+    key: TaskKey
+    executor: str
+    state: TaskState
+    """Its latest attempt's state; ``queued`` when it never started."""
+    attempt: Attempt | None
+    info: TaskInfo
+
+
+class Journal:
+    """An open journal, locked for this host. Use :func:`open_journal` to make one.
+
+    The ``record_*`` methods are thread-safe and only remember; :meth:`commit` writes.
+    """
+
+    def __init__(self, path: Path, connection: sqlite3.Connection, lock_fd: int) -> None:
+        self.path = path
+        self.run_id: int | None = None
+        """The run being recorded, once :meth:`begin_run` was called."""
+        self._db = connection
+        self._lock_fd = lock_fd
+        self._lock = threading.Lock()
+        self._tasks: list[tuple[Any, ...]] = []
+        self._attempts: list[tuple[Any, ...]] = []
+        self._pointers: list[tuple[Any, ...]] = []
+        self._updates: list[tuple[Any, ...]] = []
+        self._events: list[tuple[Any, ...]] = []
+
+    # -- a run -------------------------------------------------------------------------------
+
+    def begin_run(self, taskfile: str | None = None, resumed_from: int | None = None) -> int:
+        """Start recording a new run; return its id.
+
+        :param taskfile: the task file's absolute path, by which ``--resume`` finds the run.
+        :param resumed_from: the run this one resumes.
+        """
+        from exechost import __version__  # the package imports this module
+
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT INTO runs (taskfile, cwd, pid, exechost_version, started_at, status, "
+                "resumed_from) VALUES (?, ?, ?, ?, ?, 'running', ?)",
+                (taskfile, os.getcwd(), os.getpid(), __version__, time.time(), resumed_from),
+            )
+        assert cursor.lastrowid is not None
+        self.run_id = cursor.lastrowid
+        return self.run_id
+
+    def end_run(self, status: str) -> None:
+        """Write what is pending and mark the run ended with ``status``."""
+        self.commit()
+        if self.run_id is not None:
+            with self._transaction():
+                self._db.execute(
+                    "UPDATE runs SET ended_at = ?, status = ? WHERE id = ?",
+                    (time.time(), status, self.run_id),
+                )
+
+    # -- recording (any thread) --------------------------------------------------------------
+
+    def record_task(self, executor: str, task: QueuedTask) -> None:
+        """Remember that ``task`` was queued on ``executor``."""
+        row = (
+            self.run_id,
+            key_to_text(task.key),
+            executor,
+            json.dumps(list(task.command)),
+            task.priority,
+            task.queue,
+            json.dumps(dict(task.executor_config), default=str),
+            task.retries,
+            task.retry_delay,
+            None,
+        )
+        with self._lock:
+            self._tasks.append(row)
+
+    def record_attempt(
+        self, executor: str, key: TaskKey, attempt_id: str, number: int, started_at: float
+    ) -> None:
+        """Remember that an attempt at ``key`` is about to be handed to ``executor``."""
+        text = key_to_text(key)
+        with self._lock:
+            self._attempts.append((attempt_id, self.run_id, text, executor, number, started_at))
+            self._pointers.append((attempt_id, self.run_id, text))
+            self._events.append((attempt_id, TaskState.RUNNING.value, started_at))
+
+    def record_pointer(self, key: TaskKey, attempt_id: str) -> None:
+        """Remember that ``key``'s latest attempt in this run is ``attempt_id`` (an adopted or
+        skipped one from an earlier run)."""
+        with self._lock:
+            self._pointers.append((attempt_id, self.run_id, key_to_text(key)))
+
+    def record_state(self, attempt_id: str, state: TaskState, info: TaskInfo, at: float) -> None:
+        """Remember that the attempt is now in ``state``, with ``info``."""
+        row = (
+            state.value,
+            info.external_id,
+            info.ended_at,
+            info.returncode,
+            info.error,
+            info.log,
+            attempt_id,
+        )
+        with self._lock:
+            self._updates.append(row)
+            self._events.append((attempt_id, state.value, at))
+
+    def record_external_id(self, attempt_id: str, external_id: str) -> None:
+        """Remember the backend's id for the attempt."""
+        with self._lock:
+            self._updates.append(
+                (TaskState.RUNNING.value, external_id, None, None, None, None, attempt_id)
+            )
+
+    @property
+    def pending(self) -> bool:
+        """Whether anything recorded is not written yet."""
+        return bool(self._tasks or self._attempts or self._pointers or self._updates)
+
+    def commit(self) -> None:
+        """Write everything recorded since the last commit, in one transaction."""
+        with self._lock:
+            if not self.pending and not self._events:
+                return
+            batches = (
+                (_INSERT_TASK, self._tasks),
+                (_INSERT_ATTEMPT, self._attempts),
+                (_POINT_TASK, self._pointers),
+                (_UPDATE_ATTEMPT, self._updates),
+                (_INSERT_EVENT, self._events),
+            )
+            self._tasks, self._attempts, self._pointers, self._updates, self._events = (
+                [],
+                [],
+                [],
+                [],
+                [],
+            )
+            with self._transaction():
+                for statement, rows in batches:
+                    if rows:
+                        self._db.executemany(statement, rows)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def runs(self, limit: int | None = None) -> list[RunRecord]:
+        """The journaled runs, newest first (at most ``limit``)."""
+        rows = self._db.execute(
+            "SELECT id, taskfile, cwd, pid, started_at, ended_at, status, resumed_from FROM runs "
+            "ORDER BY id DESC LIMIT ?",
+            (-1 if limit is None else limit,),
+        ).fetchall()
+        counts: dict[int, dict[str, int]] = {row[0]: {} for row in rows}
+        if rows:
+            for run_id, state, count in self._db.execute(
+                "SELECT t.run_id, coalesce(a.state, 'queued'), count(*) FROM tasks t "
+                "LEFT JOIN attempts a ON a.id = t.attempt_id WHERE t.run_id >= ? "
+                "GROUP BY t.run_id, 2",
+                (min(counts),),
+            ):
+                if run_id in counts:
+                    counts[run_id][state] = count
+        return [
+            RunRecord(
+                id=row[0],
+                taskfile=row[1],
+                cwd=row[2],
+                pid=row[3],
+                started_at=row[4],
+                ended_at=row[5],
+                status=row[6],
+                resumed_from=row[7],
+                counts=counts[row[0]],
+            )
+            for row in rows
+        ]
+
+    def last_run(self, taskfile: str) -> RunRecord | None:
+        """The newest run of ``taskfile`` (an absolute path), if any."""
+        row = self._db.execute(
+            "SELECT max(id) FROM runs WHERE taskfile = ?", (taskfile,)
+        ).fetchone()
+        if row[0] is None:
+            return None
+        return next(r for r in self.runs() if r.id == row[0])
+
+    def tasks(self, run_id: int) -> dict[TaskKey, JournaledTask]:
+        """Every task of the run with its latest attempt, by key."""
+        found: dict[TaskKey, JournaledTask] = {}
+        for row in self._db.execute(
+            "SELECT t.key, t.executor, t.command, t.queue, t.options, a.id, a.number, a.state, "
+            "a.external_id, a.started_at, a.ended_at, a.returncode, a.error, a.log "
+            "FROM tasks t LEFT JOIN attempts a ON a.id = t.attempt_id WHERE t.run_id = ?",
+            (run_id,),
+        ):
+            (text, executor, command, queue, options, attempt_id, number, state) = row[:8]
+            external_id, started_at, ended_at, returncode, error, log = row[8:]
+            key = key_from_text(text)
+            attempt = None
+            if attempt_id is not None:
+                attempt = Attempt(
+                    key,
+                    attempt_id,
+                    number,
+                    tuple(json.loads(command)),
+                    queue,
+                    json.loads(options),
+                    external_id,
+                    started_at,
+                )
+            info = TaskInfo(
+                returncode, error, log, external_id, started_at, ended_at, attempt_id, number
+            )
+            found[key] = JournaledTask(
+                key, executor, TaskState(state or TaskState.QUEUED), attempt, info
+            )
+        return found
+
+    def history(self, attempt_id: str) -> list[tuple[TaskState, float]]:
+        """Every state change of an attempt, with its time, oldest first."""
+        return [
+            (TaskState(state), at)
+            for state, at in self._db.execute(
+                "SELECT state, at FROM events WHERE attempt_id = ? ORDER BY rowid", (attempt_id,)
+            )
+        ]
+
+    def close(self) -> None:
+        """Write what is pending, then release the file and its lock."""
+        try:
+            self.commit()
+        finally:
+            self._db.close()
+            os.close(self._lock_fd)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+
+def open_journal(path: str | Path) -> Journal:
+    """Open (creating it if needed) the journal at ``path`` and lock it for this host.
+
+    Its folder is created private (0700), the file 0600.
+
+    :raises JournalError: when another host holds it, or it is not an exechost journal, is
+        corrupt, was written by a newer exechost, or cannot be created; the file is left as it is.
+    """
+    path = Path(path).absolute()
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.is_symlink():
+            raise JournalError(f"journal {path} is a symbolic link; refusing to follow it")
+        lock_fd = os.open(
+            f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
+    except OSError as exc:
+        raise JournalError(f"cannot create the journal {path}: {exc.strerror}") from None
+    try:
+        _lock(lock_fd, path)
+        return Journal(path, _connect(path), lock_fd)
+    except BaseException:
+        os.close(lock_fd)
+        raise
+
+
+def _lock(fd: int, path: Path) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+        raise JournalError(
+            f"journal {path} is in use by another exechost (pid {holder}); wait for it to end, "
+            "or give this run a journal of its own (--journal PATH, or journal = false)"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    if not path.exists():
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        application_id, version = (
+            db.execute("PRAGMA application_id").fetchone()[0],
+            db.execute("PRAGMA user_version").fetchone()[0],
+        )
+        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if application_id != APPLICATION_ID and (tables or application_id):
+            raise JournalError(
+                f"journal {path} is an SQLite database that exechost did not make; refusing to "
+                "touch it (give another path with --journal or the journal key)"
+            )
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"journal {path} was written by a newer exechost (journal schema {version}; this "
+                f"exechost reads schema {SCHEMA_VERSION} and older); use that exechost, or "
+                "another journal path"
+            )
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        if not tables:
+            db.executescript(
+                f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA application_id = {APPLICATION_ID}; "
+                f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            )
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise JournalError(
+            f"journal {path} cannot be read ({exc}); it is left as it is: move it away to keep "
+            "it, or give another path with --journal or the journal key"
+        ) from None
+    except BaseException:
+        db.close()
+        raise
+    return db
