@@ -95,7 +95,7 @@ _INSERT_ATTEMPT = (
 )
 _POINT_TASK = "UPDATE tasks SET attempt_id = ? WHERE run_id = ? AND key = ?"
 _UPDATE_ATTEMPT = (
-    "UPDATE attempts SET state = ?, external_id = coalesce(?, external_id), "
+    "UPDATE attempts SET state = coalesce(?, state), external_id = coalesce(?, external_id), "
     "ended_at = coalesce(?, ended_at), returncode = coalesce(?, returncode), "
     "error = coalesce(?, error), log = coalesce(?, log) WHERE id = ?"
 )
@@ -152,7 +152,7 @@ class Journal:
     The ``record_*`` methods are thread-safe and only remember; :meth:`commit` writes.
     """
 
-    def __init__(self, path: Path, connection: sqlite3.Connection, lock_fd: int) -> None:
+    def __init__(self, path: Path, connection: sqlite3.Connection, lock_fd: int | None) -> None:
         self.path = path
         self.run_id: int | None = None
         """The run being recorded, once :meth:`begin_run` was called."""
@@ -248,9 +248,8 @@ class Journal:
     def record_external_id(self, attempt_id: str, external_id: str) -> None:
         """Remember the backend's id for the attempt."""
         with self._lock:
-            self._updates.append(
-                (TaskState.RUNNING.value, external_id, None, None, None, None, attempt_id)
-            )
+            # no state: the attempt may have ended before its backend's id came back
+            self._updates.append((None, external_id, None, None, None, None, attempt_id))
 
     @property
     def pending(self) -> bool:
@@ -371,7 +370,8 @@ class Journal:
             self.commit()
         finally:
             self._db.close()
-            os.close(self._lock_fd)
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -408,6 +408,39 @@ def open_journal(path: str | Path) -> Journal:
     except BaseException:
         os.close(lock_fd)
         raise
+
+
+def read_journal(path: str | Path) -> tuple[Journal, int | None]:
+    """Open the journal at ``path`` to read it only, without locking it (a host may be writing).
+
+    :returns: the journal, and the pid of the host running on it now, if any.
+    :raises JournalError: when there is no journal at ``path``, or it cannot be read.
+    """
+    path = Path(path).absolute()
+    if path.is_symlink() or not path.is_file():
+        raise JournalError(f"no journal at {path}: no run was recorded there")
+    try:
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        db.execute("SELECT count(*) FROM runs").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise JournalError(f"journal {path} cannot be read ({exc})") from None
+    return Journal(path, db, None), _lock_holder(path)
+
+
+def _lock_holder(path: Path) -> int | None:
+    try:
+        fd = os.open(f"{path}.lock", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        text = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        return int(text) if text.isdigit() else -1
+    else:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _lock(fd: int, path: Path) -> None:

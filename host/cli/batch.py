@@ -56,11 +56,16 @@ class Batch:
         """Take in the events; return the tasks that finished, in the order they did."""
         finished = []
         for key, (state, info) in events.transitions:
-            record = self.records[key]
-            record.state, record.info = state, info
+            record = self.settle(key, state, info)
             if state.finished:
                 finished.append(record)
         return finished
+
+    def settle(self, key: TaskKey, state: TaskState, info: TaskInfo) -> TaskRecord:
+        """Put the task in ``state`` (from an event, or decided without running it)."""
+        record = self.records[key]
+        record.state, record.info = state, info
+        return record
 
     def counts(self, running: Collection[TaskKey] = ()) -> Counts:
         """The number of tasks in each state now.
@@ -71,7 +76,9 @@ class Batch:
         by_state = {state: 0 for state in TaskState}
         for record in self.records.values():
             state = record.state
-            if state is TaskState.QUEUED and record.spec.key in running:
+            if state is TaskState.UP_FOR_RETRY:
+                state = TaskState.QUEUED
+            elif state is TaskState.QUEUED and record.spec.key in running:
                 state = TaskState.RUNNING
             by_state[state] += 1
         return Counts(

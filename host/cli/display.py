@@ -10,6 +10,7 @@ import os
 from types import TracebackType
 
 from exechost.cli.batch import Batch, Counts, TaskRecord, key_text
+from exechost.cli.resume import ResumeOutcome, Unadopted
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -26,6 +27,8 @@ from rich.progress import (
 from rich.text import Text
 
 SLOWEST_SHOWN = 5
+MAY_HAVE_RUN_SHOWN = 20
+"""The most tasks the summary names whose earlier attempt may have run (the JSON has all)."""
 
 
 class RateColumn(ProgressColumn):
@@ -130,8 +133,15 @@ def failure_line(record: TaskRecord) -> str:
     )
 
 
-def print_summary(console: Console, batch: Batch, elapsed: float, interrupted: str | None) -> None:
-    """The end of a run: the counts, the slowest tasks and every failed task with its log."""
+def print_summary(
+    console: Console,
+    batch: Batch,
+    elapsed: float,
+    interrupted: str | None,
+    resumed: ResumeOutcome | None = None,
+) -> None:
+    """The end of a run: the counts, what resuming did, the slowest tasks and every failed task
+    with its log."""
     counts = batch.counts()
     headline = (
         f"{counts.total} task{'s' * (counts.total != 1)}: [green]{counts.succeeded} succeeded[/], "
@@ -144,6 +154,8 @@ def print_summary(console: Console, batch: Batch, elapsed: float, interrupted: s
     if counts.queued or counts.running:
         headline += f", {counts.queued + counts.running} not started"
     console.print(headline, highlight=False)
+    if resumed is not None:
+        print_resumed(console, resumed)
     slowest = batch.slowest(SLOWEST_SHOWN)
     if slowest and counts.total > 1:
         console.print("slowest tasks:")
@@ -158,3 +170,28 @@ def print_summary(console: Console, batch: Batch, elapsed: float, interrupted: s
         console.print("failed tasks:")
         for record in failed:
             console.print("  " + failure_line(record), highlight=False)
+
+
+def print_resumed(console: Console, resumed: ResumeOutcome) -> None:
+    """How a resumed run began, and the tasks whose earlier attempt may have run."""
+    console.print(
+        f"resumed run {resumed.previous}: {resumed.skipped} skipped (succeeded before), "
+        f"{resumed.adopted} adopted, {resumed.rerun} run again"
+        + (f" ({resumed.changed} with a changed command)" if resumed.changed else ""),
+        highlight=False,
+    )
+    if resumed.may_have_run:
+        what = "run again" if resumed.policy is Unadopted.RERUN else "failed, not run again"
+        console.print(
+            f"[yellow]{len(resumed.may_have_run)} task(s) had an unfinished attempt no backend "
+            f"could adopt; it may have run ({what}, --unadopted {resumed.policy.value}):[/]",
+            highlight=False,
+        )
+        for attempt in resumed.may_have_run[:MAY_HAVE_RUN_SHOWN]:
+            console.print(
+                f"  {escape(key_text(attempt.key))} (attempt {attempt.attempt_id}"
+                f"{f', external id {escape(attempt.external_id)}' if attempt.external_id else ''})",
+                highlight=False,
+            )
+        if len(resumed.may_have_run) > MAY_HAVE_RUN_SHOWN:
+            console.print(f"  ... and {len(resumed.may_have_run) - MAY_HAVE_RUN_SHOWN} more")

@@ -7,13 +7,16 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import exechost
 import pluggy
-from exechost.api import build_executor
+from exechost.api import build_executor, journal_path
 from exechost.cli.plugins import COLUMNS, IMPORT_ERROR, INCOMPATIBLE, plugin_reports
+from exechost.cli.resume import Unadopted
 from exechost.cli.run import run_batch
+from exechost.cli.runs import show_runs
 from exechost.cli.taskfile import command_task, read_json_lines, read_task_file
 from exechost.config import (
     DEFAULT_EXECUTOR,
@@ -26,6 +29,7 @@ from exechost.config import (
     load_config,
 )
 from exechost.errors import ConfigError, ExecHostError
+from exechost.journal import DEFAULT_JOURNAL
 from exechost.multi import load_executors
 from rich.console import Console
 from rich.markup import escape
@@ -53,12 +57,18 @@ task files:
 routing: a task runs on the executor it names, else on the executor whose `queues` list its
 queue, else on the default executor ({DEFAULT_EXECUTOR!r} unless configured).
 
+journal: every run is recorded in .exechost/journal.sqlite (the `journal` key or --journal
+changes where, `journal = false` or --no-journal turns it off); `exechost runs` lists the runs.
+After a killed or interrupted run, `exechost run --resume TASKFILE` skips the tasks that
+succeeded, adopts those still running where the backend can, and runs the rest.
+
 exit status: 0 every task succeeded, 1 a task failed (or a backend could not start),
 2 usage or configuration error, 128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM); a stop
 terminates every running task and prints the partial summary.
 
 examples:
   exechost run examples/tasks.toml
+  exechost run --resume examples/tasks.toml
   exechost run --parallelism 8 --log-dir logs tasks.json
   exechost run --executor sequential -- python3 -c 'print("hello")'
   printf '{{"key": "a", "command": ["true"]}}\\n' | exechost run -
@@ -116,6 +126,32 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print every task's outcome as JSON on standard output (progress goes to stderr)",
     )
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="resume the journal's last run of TASKFILE: skip the tasks that succeeded, adopt "
+        "the unfinished ones a backend can take over, run the rest",
+    )
+    run.add_argument(
+        "--unadopted",
+        choices=[policy.value for policy in Unadopted],
+        default=Unadopted.RERUN.value,
+        help="with --resume, what to do with a task whose earlier attempt was not finished and "
+        "no backend could adopt (it may have run): run it again, or fail it (default: %(default)s)",
+    )
+    _journal_options(run)
+
+    runs = command(
+        "runs",
+        "List the journaled runs of this directory, newest first, or one run's tasks: their "
+        "state, attempt, exit status, log and error.",
+    )
+    runs.add_argument("run_id", nargs="?", type=int, metavar="RUN", help="the run to show")
+    runs.add_argument("--json", action="store_true", help="print it as JSON")
+    runs.add_argument(
+        "--limit", type=_count, default=20, metavar="N", help="list at most N runs (default 20)"
+    )
+    _journal_options(runs)
 
     config = command("config", "Show the effective configuration and where each value is from.")
     config.add_argument("--json", action="store_true", help="print it as JSON")
@@ -141,6 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _journal_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--journal",
+        metavar="PATH",
+        help=f"the journal file (default: the `journal` key, else {DEFAULT_JOURNAL})",
+    )
+    where.add_argument("--no-journal", action="store_true", help="record nothing")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``exechost`` command; return its exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -156,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.subparser.error("give a TASKFILE or `-- CMD ARG...`, not both")
     if args.command == "run" and args.taskfile is None and not command:
         args.subparser.error("give a TASKFILE, - for JSON lines on stdin, or `-- CMD ARG...`")
+    if args.command == "run" and args.resume and args.taskfile in (None, "-"):
+        args.subparser.error("--resume needs a TASKFILE: runs are found by their task file")
+    if args.command == "run" and args.resume and args.no_journal:
+        args.subparser.error("--resume reads the journal: it cannot go with --no-journal")
     human = Console(stderr=args.command == "run" and args.json, soft_wrap=True)
     try:
         if args.command == "run":
@@ -164,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _config(args, human)
         if args.command == "check":
             return _check(args, human)
+        if args.command == "runs":
+            return show_runs(_journal(args, _load_config(args)), args, human)
         return _plugins(args, human)
     except (ExecHostError, pluggy.PluginValidationError) as exc:
         _error(str(exc))
@@ -207,12 +259,25 @@ def _run(args: argparse.Namespace, command: list[str], console: Console) -> int:
         tasks = read_task_file(args.taskfile)
     config = _load_config(args)
     settings = {} if args.log_dir is None else {"log_dir": args.log_dir}
-    executors = load_executors(config, **settings)
+    executors = load_executors(config, journal=_journal(args, config) or False, **settings)
     try:
-        return run_batch(tasks, executors, console, json_output=args.json)
+        return run_batch(
+            tasks,
+            executors,
+            console,
+            json_output=args.json,
+            taskfile=None if args.taskfile in (None, "-") else str(Path(args.taskfile).resolve()),
+            resume_policy=Unadopted(args.unadopted) if args.resume else None,
+        )
     except exechost.BackendError as exc:
         _error(f"{exc}; no task ran")
         return 1
+
+
+def _journal(args: argparse.Namespace, config: Config) -> Path | None:
+    """The journal the command uses: the option's, else the configuration's, else the default
+    one; ``None`` for none."""
+    return None if args.no_journal else journal_path(config, args.journal, DEFAULT_JOURNAL)
 
 
 def _config(args: argparse.Namespace, console: Console) -> int:

@@ -19,6 +19,7 @@ from types import FrameType
 
 from exechost.cli.batch import Batch
 from exechost.cli.display import LineDisplay, ProgressDisplay, print_summary
+from exechost.cli.resume import ResumeError, ResumeOutcome, Unadopted, plan_resume, resume
 from exechost.cli.taskfile import TaskSpec
 from exechost.config import list_problems
 from exechost.errors import InvalidTaskError
@@ -97,15 +98,35 @@ def route_tasks(tasks: list[TaskSpec], executors: MultiExecutor) -> list[tuple[T
 
 
 def run_batch(
-    tasks: list[TaskSpec], executors: MultiExecutor, console: Console, *, json_output: bool
+    tasks: list[TaskSpec],
+    executors: MultiExecutor,
+    console: Console,
+    *,
+    json_output: bool,
+    taskfile: str | None = None,
+    resume_policy: Unadopted | None = None,
 ) -> int:
     """Run ``tasks`` to their end (or a stop signal) and print the summary; the exit status.
 
+    :param taskfile: the task file's absolute path, under which the journal records the run.
+    :param resume_policy: resume the journal's last run of ``taskfile`` (see
+        :mod:`exechost.cli.resume`), treating unfinished attempts no backend adopts so.
     :raises InvalidTaskError: before anything starts, for a task naming an unknown executor.
+    :raises ResumeError: when resuming and the journal holds no run of ``taskfile``.
     """
     routes = route_tasks(tasks, executors)
-    executors = executors.subset({name for _, name in routes})  # start only the ones used
+    journal = executors.journal
+    plan = None
+    if resume_policy is not None:
+        if journal is None or taskfile is None:
+            raise ResumeError("--resume needs a task file and the journal (journal = false is set)")
+        plan = plan_resume(journal, taskfile, {spec.key: spec for spec, _ in routes})
+    used = {name for _, name in routes} | set(plan.unfinished if plan else ())
+    executors = executors.subset(used)  # start only the ones used
+    if journal is not None:
+        journal.begin_run(taskfile, resumed_from=None if plan is None else plan.previous.id)
     batch = Batch()
+    outcome: ResumeOutcome | None = None
     display_class = ProgressDisplay if console.is_terminal else LineDisplay
     started = time.monotonic()
     interrupted: Interrupted | None = None
@@ -116,6 +137,8 @@ def run_batch(
             with display_class(console, len(tasks)) as display:
                 for spec, name in routes:
                     batch.add(spec, name)
+                if plan is not None and resume_policy is not None:
+                    outcome, routes = resume(plan, executors, batch, routes, resume_policy)
                 for spec, name in routes:
                     executors.queue_command(
                         spec.key,
@@ -124,9 +147,11 @@ def run_batch(
                         spec.queue,
                         spec.executor_config,
                         executor=name,
+                        retries=spec.retries,
+                        retry_delay=spec.retry_delay,
                     )
                 display.update(batch.counts(executors.running), [])
-                while executors.queued_tasks or executors.running:
+                while not executors.idle:
                     executors.heartbeat()
                     finished = batch.apply(executors.get_event_buffer())
                     display.update(batch.counts(executors.running), finished)
@@ -146,14 +171,18 @@ def run_batch(
     status = 1 if counts.failed else 0
     if interrupted is not None:
         status = 128 + interrupted.signum
-    print_summary(console, batch, elapsed, None if interrupted is None else str(interrupted))
+    print_summary(
+        console, batch, elapsed, None if interrupted is None else str(interrupted), outcome
+    )
     if json_output:
-        result = {
+        result: dict[str, object] = {
             "tasks": batch.as_json(),
             "succeeded": counts.succeeded,
             "failed": counts.failed,
             "interrupted": None if interrupted is None else str(interrupted),
             "exit_status": status,
         }
+        if outcome is not None:
+            result["resume"] = outcome.as_json()
         print(json.dumps(result, indent=2))
     return status

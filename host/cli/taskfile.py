@@ -1,8 +1,9 @@
 """Task files: ``[[tasks]]`` in TOML, ``{"tasks": [...]}`` in JSON, or JSON lines on stdin.
 
 Each task is a table with ``key`` (a string, or an array of strings and integers) and ``command``
-(an array of strings), and optionally ``priority``, ``queue``, ``executor`` and
-``executor_config``. Every problem of a file is reported at once, with the task it is in.
+(an array of strings), and optionally ``priority``, ``queue``, ``executor``,
+``executor_config``, ``retries`` and ``retry_delay``. Every problem of a file is reported at
+once, with the task it is in.
 """
 
 from __future__ import annotations
@@ -16,9 +17,19 @@ from typing import IO, Any
 from exechost.config import list_problems, unknown_key_message
 from exechost.config.files import parse_toml
 from exechost.errors import ExecHostError, InvalidTaskError
+from exechost.executor import check_retry_policy
 from exechost.tasks import TaskKey, check_command, check_executor_config, check_key
 
-TASK_KEYS = ("command", "executor", "executor_config", "key", "priority", "queue")
+TASK_KEYS = (
+    "command",
+    "executor",
+    "executor_config",
+    "key",
+    "priority",
+    "queue",
+    "retries",
+    "retry_delay",
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,10 @@ class TaskSpec:
     queue: str | None = None
     executor: str | None = None
     executor_config: Mapping[str, Any] = field(default_factory=dict)
+    retries: int | None = None
+    """More attempts after a failed one; the executor's ``retries`` when ``None``."""
+    retry_delay: float | None = None
+    """Seconds before each retry; the executor's ``retry_delay`` when ``None``."""
 
 
 class TaskFileError(ExecHostError, ValueError):
@@ -131,6 +146,7 @@ def _parse_task(item: Any, place: str) -> TaskSpec:
     for name in ("queue", "executor"):
         if name in item and type(item[name]) is not str:
             raise InvalidTaskError(f"{place}: {name} must be a string, got {item[name]!r}")
+    check_retry_policy(place, item.get("retries", 0), item.get("retry_delay", 0.0))
     return TaskSpec(
         key=key,
         command=tuple(item["command"]),
@@ -138,6 +154,8 @@ def _parse_task(item: Any, place: str) -> TaskSpec:
         queue=item.get("queue"),
         executor=item.get("executor"),
         executor_config=config,
+        retries=item.get("retries"),
+        retry_delay=item.get("retry_delay"),
     )
 
 

@@ -1,0 +1,179 @@
+"""``exechost run --resume``: what of a task file's last journaled run is done, what to adopt,
+and what to run again.
+
+A task counts as done when its latest attempt succeeded with the command the task file gives it
+now; a changed command runs again. An attempt handed to a backend and not finished is offered to
+that backend for adoption (see :meth:`exechost.MultiExecutor.adopt`); one the backend cannot take
+over may have run, or may still run, outside this host, and follows the ``--unadopted`` policy.
+Every other task (never started, failed, or with a changed command) runs again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from exechost.attempts import Attempt
+from exechost.cli.batch import Batch
+from exechost.cli.taskfile import TaskSpec
+from exechost.errors import ExecHostError
+from exechost.journal import Journal, JournaledTask, RunRecord
+from exechost.multi import MultiExecutor
+from exechost.states import TaskInfo, TaskState
+from exechost.tasks import QueuedTask, TaskKey
+
+
+class Unadopted(str, Enum):
+    """What ``--resume`` does with an unfinished attempt no backend took over."""
+
+    RERUN = "rerun"
+    """Run the task again: it may then have run twice (the summary names it)."""
+    FAIL = "fail"
+    """Fail the task without running it, naming the earlier attempt."""
+
+
+@dataclass
+class ResumePlan:
+    """How a resumed run treats each task of its task file."""
+
+    previous: RunRecord
+    done: dict[TaskKey, JournaledTask] = field(default_factory=dict)
+    """Tasks whose latest attempt succeeded: skipped, and recorded as succeeded in the new run."""
+    unfinished: dict[str, list[Attempt]] = field(default_factory=dict)
+    """Attempts handed to a backend and never finished, by the name of the executor they were
+    handed to: offered to it for adoption."""
+    changed: list[TaskKey] = field(default_factory=list)
+    """Tasks that ran before with a command other than the task file's now: they run again."""
+
+    @property
+    def offered(self) -> int:
+        """How many attempts are offered for adoption."""
+        return sum(len(attempts) for attempts in self.unfinished.values())
+
+
+class ResumeError(ExecHostError):
+    """There is nothing to resume: no journal, or no earlier run of the task file in it."""
+
+
+def plan_resume(journal: Journal, taskfile: str, tasks: Mapping[TaskKey, TaskSpec]) -> ResumePlan:
+    """Compare the last run of ``taskfile`` with the tasks it holds now.
+
+    :param taskfile: the task file's absolute path, as its runs were journaled.
+    :param tasks: the task file's tasks by key.
+    :raises ResumeError: when the journal holds no run of ``taskfile``.
+    """
+    previous = journal.last_run(taskfile)
+    if previous is None:
+        raise ResumeError(
+            f"--resume: the journal {journal.path} holds no run of {taskfile}; run it without "
+            "--resume first (`exechost runs` lists the journaled runs)"
+        )
+    plan = ResumePlan(previous)
+    for key, journaled in journal.tasks(previous.id).items():
+        spec = tasks.get(key)
+        attempt = journaled.attempt
+        if spec is None or attempt is None:
+            continue  # no longer in the task file, or never handed to a backend
+        if attempt.command != spec.command:
+            plan.changed.append(key)
+        elif journaled.state is TaskState.SUCCESS:
+            plan.done[key] = journaled
+        elif journaled.state in (TaskState.QUEUED, TaskState.RUNNING):
+            plan.unfinished.setdefault(journaled.executor, []).append(attempt)
+    return plan
+
+
+@dataclass
+class ResumeOutcome:
+    """What resuming did before queueing, for the summary."""
+
+    previous: int
+    """The id of the resumed run."""
+    skipped: int = 0
+    adopted: int = 0
+    rerun: int = 0
+    changed: int = 0
+    """Of the tasks run again, those whose command changed since the resumed run."""
+    may_have_run: list[Attempt] = field(default_factory=list)
+    """Unfinished earlier attempts no backend took over: they may have run (or still run)."""
+    policy: Unadopted = Unadopted.RERUN
+
+    def as_json(self) -> dict[str, object]:
+        """The outcome for ``--json``."""
+        return {
+            "resumed_from": self.previous,
+            "skipped": self.skipped,
+            "adopted": self.adopted,
+            "rerun": self.rerun,
+            "changed": self.changed,
+            "unadopted": self.policy.value,
+            "may_have_run": [
+                {"key": list(a.key) if isinstance(a.key, tuple) else a.key, "attempt": a.attempt_id}
+                for a in self.may_have_run
+            ],
+        }
+
+
+def resume(
+    plan: ResumePlan,
+    executors: MultiExecutor,
+    batch: Batch,
+    routes: Sequence[tuple[TaskSpec, str]],
+    policy: Unadopted,
+) -> tuple[ResumeOutcome, list[tuple[TaskSpec, str]]]:
+    """Carry the plan out on started executors: record the done tasks as succeeded, adopt what
+    the backends can, apply ``policy`` to the rest of the unfinished attempts.
+
+    :param batch: the run's tasks, every one added already.
+    :returns: the outcome, and the tasks still to queue with their executors.
+    """
+    specs = {spec.key: spec for spec, _ in routes}
+    for key, done in plan.done.items():
+        batch.settle(key, TaskState.SUCCESS, done.info)
+        _carry_over(executors, done.executor, specs[key], done.info.attempt_id)
+    left = executors.adopt(plan.unfinished)
+    outcome = ResumeOutcome(
+        plan.previous.id,
+        skipped=len(plan.done),
+        adopted=plan.offered - len(left),
+        changed=len(plan.changed),
+        may_have_run=left,
+        policy=policy,
+    )
+    unadopted = {attempt.attempt_id for attempt in left}
+    taken = set(plan.done)
+    for executor, attempts in plan.unfinished.items():
+        for attempt in attempts:
+            if attempt.attempt_id not in unadopted:
+                taken.add(attempt.key)
+            elif policy is Unadopted.FAIL:
+                taken.add(attempt.key)
+                _carry_over(executors, executor, specs[attempt.key], attempt.attempt_id)
+                batch.settle(
+                    attempt.key,
+                    TaskState.FAILED,
+                    TaskInfo(
+                        error=f"not run again: its attempt {attempt.attempt_id} of run "
+                        f"{plan.previous.id} was not finished and could not be adopted; it "
+                        "may have run",
+                        external_id=attempt.external_id,
+                        attempt_id=attempt.attempt_id,
+                        attempt=attempt.number,
+                    ),
+                )
+    to_queue = [(spec, name) for spec, name in routes if spec.key not in taken]
+    outcome.rerun = len(to_queue)
+    return outcome, to_queue
+
+
+def _carry_over(
+    executors: MultiExecutor, executor: str, spec: TaskSpec, attempt_id: str | None
+) -> None:
+    """Record in the new run a task not run again, pointing at its attempt of the resumed run
+    (so that resuming the new run sees it as the resumed one did)."""
+    journal = executors.journal
+    if journal is not None and attempt_id is not None:
+        task = QueuedTask(spec.key, spec.command, spec.priority, spec.queue, spec.executor_config)
+        journal.record_task(executor, task)
+        journal.record_pointer(spec.key, attempt_id)
