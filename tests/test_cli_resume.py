@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import cli_environment
+from exechost.journal import open_journal
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -172,3 +174,20 @@ def test_a_bad_retry_policy_in_a_task_file_is_refused(cli: Cli, tmp_path: Path) 
     done = cli("run", "tasks.toml")
     assert done.returncode == 2
     assert "tasks.toml, task 1: retries must be an int >= 0, got -1" in done.stderr
+
+
+def test_resume_looks_back_through_a_resumed_run_killed_before_it_recorded_its_tasks(
+    cli: Cli, tmp_path: Path
+) -> None:
+    (tmp_path / "tasks.toml").write_text(TASKS)
+    cli("run", "tasks.toml")
+    journal = open_journal(tmp_path / ".exechost" / "journal.sqlite")
+    with contextlib.closing(journal):
+        journal.begin_run(str(tmp_path / "tasks.toml"), resumed_from=1)  # then killed: no tasks
+    (tmp_path / "fixed").touch()
+
+    resumed = cli("run", "--resume", "--json", "tasks.toml")
+
+    assert json.loads(resumed.stdout)["resume"]["resumed_from"] == 2
+    assert json.loads(resumed.stdout)["resume"]["skipped"] == 1
+    assert (lines(tmp_path / "ok.marks"), lines(tmp_path / "flaky.marks")) == (1, 2)

@@ -70,7 +70,7 @@ def plan_resume(journal: Journal, taskfile: str, tasks: Mapping[TaskKey, TaskSpe
             "--resume first (`exechost runs` lists the journaled runs)"
         )
     plan = ResumePlan(previous)
-    for key, journaled in journal.tasks(previous.id).items():
+    for key, journaled in latest_attempts(journal, previous.id).items():
         spec = tasks.get(key)
         attempt = journaled.attempt
         if spec is None or attempt is None:
@@ -82,6 +82,26 @@ def plan_resume(journal: Journal, taskfile: str, tasks: Mapping[TaskKey, TaskSpe
         elif journaled.state in (TaskState.QUEUED, TaskState.RUNNING):
             plan.unfinished.setdefault(journaled.executor, []).append(attempt)
     return plan
+
+
+def latest_attempts(journal: Journal, run_id: int) -> dict[TaskKey, JournaledTask]:
+    """Each task of the run with its latest attempt, looking back through the runs it resumed.
+
+    A host killed just after it began a resumed run may have recorded few of its tasks (or none):
+    the attempts of the runs before it still count, or a second resume would run again what the
+    first one had skipped.
+    """
+    resumed_from = {run.id: run.resumed_from for run in journal.runs()}
+    found: dict[TaskKey, JournaledTask] = {}
+    seen: set[int] = set()
+    current: int | None = run_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        for key, task in journal.tasks(current).items():
+            if key not in found or (found[key].attempt is None and task.attempt is not None):
+                found[key] = task
+        current = resumed_from.get(current)
+    return found
 
 
 @dataclass
