@@ -29,6 +29,8 @@ ABANDONED = "abandoned"
 """The ``by`` of a claim set by a restarted host for an attempt it runs again instead."""
 WORKER = "worker"
 """The ``by`` of a claim set by the worker that runs the attempt."""
+ABANDON_BATCH = 1000
+"""Attempts abandoned per script call, so that Redis is never blocked long."""
 
 # KEYS[1] the claim key, KEYS[2] the result key; ARGV[1] the claim, ARGV[2] the STARTED result,
 # ARGV[3] the time to live in seconds (0: none). Returns the claim that was there, or nil when
@@ -110,12 +112,12 @@ def abandon(backend: RedisBackend, task_ids: Sequence[str]) -> list[Mapping[str,
     :returns: for each attempt, the claim that was already there, or ``None`` when the attempt
         is now abandoned.
     """
-    if not task_ids:
-        return []
-    claim = {"by": ABANDONED, "at": time.time(), "pid": os.getpid()}
+    claim = json.dumps({"by": ABANDONED, "at": time.time(), "pid": os.getpid()})
     script = backend.client.register_script(_ABANDON)
-    keys = [claim_key(backend, task_id) for task_id in task_ids]
-    found = script(keys=keys, args=[json.dumps(claim), _ttl(backend)])
+    found = []
+    for start in range(0, len(task_ids), ABANDON_BATCH):
+        keys = [claim_key(backend, task_id) for task_id in task_ids[start : start + ABANDON_BATCH]]
+        found += script(keys=keys, args=[claim, _ttl(backend)])
     return [None if value is None else read_claim(value) for value in found]
 
 
