@@ -13,14 +13,15 @@ import exechost
 import pytest
 import redis
 import resume_host
-from conftest import BROKERS, settings_for, start_worker
+from conftest import BROKERS, REDIS, REDIS_URL, settings_for, start_worker
 from crashes import ForkedHost, crash_repeatedly, exactly_once, marker_counts
 from exechost import Attempt, TaskState
 from exechost.journal import open_journal
 from exechost_celery.task import TASK_NAME
 from exechost_celery.workerprocess import WorkerProcess
 from resume_host import task_command
-from test_faults import drive, started_meta, wait_until
+from tcpproxy import TcpProxy
+from test_faults import drive, proxied, started_meta, wait_until
 
 REFUSED = "not run: the attempt was"
 """The worker's log line for a message it drops because its attempt is claimed already."""
@@ -153,6 +154,29 @@ def test_adopted_attempt_of_a_killed_worker_fails_as_lost(
     event = executor.get_event_buffer()["victim"]
     assert event.state is TaskState.FAILED
     assert (event.info.error or "").startswith(f"worker lost: {own_worker.hostname} (pid ")
+
+
+def test_adoption_with_the_result_backend_unreachable_never_runs_twice(
+    redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    with TcpProxy(REDIS) as proxy:
+        settings = {
+            "broker_url": REDIS_URL,
+            "result_backend": proxied(REDIS_URL, proxy),
+            "operation_timeout": 1.0,
+            "log_dir": str(tmp_path),
+        }
+        executor = exechost.load_executor("celery", **settings)
+        executor.start()
+        proxy.cut()
+        offered = attempt("unknown", str(uuid.uuid4()), ["true"])
+        assert executor.adopt([offered]) == []  # adopted, and failed: it may have run
+        proxy.restore()
+        executor.end()
+    event = executor.get_event_buffer()["unknown"]
+    assert event.state is TaskState.FAILED
+    assert (event.info.error or "").startswith("not adopted: the Celery result backend at")
+    assert "the attempt may have run, so it is not run again" in (event.info.error or "")
 
 
 # -- hosts killed at random moments ------------------------------------------------------------
