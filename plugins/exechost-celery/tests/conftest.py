@@ -60,9 +60,10 @@ def redis_client() -> Iterator[redis.Redis]:
     client.close()
 
 
-def _start_worker(
+def start_worker(
     tmp_path_factory: pytest.TempPathFactory, broker: str, **options: Any
 ) -> WorkerProcess:
+    """A started worker of a queue of its own on ``broker`` (``"redis"`` or ``"amqp"``)."""
     require("Redis", REDIS)
     if broker == "amqp":
         require("RabbitMQ", RABBITMQ)
@@ -78,7 +79,7 @@ def worker(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
     """A worker of the session on each broker (Redis results either way), concurrency 2."""
-    started = _start_worker(tmp_path_factory, request.param)
+    started = start_worker(tmp_path_factory, request.param)
     yield started
     started.stop()
 
@@ -86,7 +87,7 @@ def worker(
 @pytest.fixture
 def own_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     """A worker of one test's own (Redis broker), for tests that kill it."""
-    started = _start_worker(tmp_path_factory, "redis", concurrency=1)
+    started = start_worker(tmp_path_factory, "redis", concurrency=1)
     yield started
     started.stop()
 

@@ -74,13 +74,14 @@ def test_env_cwd_and_timeout(celery_settings: dict[str, Any], tmp_path: Path) ->
     assert timed_out.info.duration is not None and timed_out.info.duration < 20
 
 
-def test_external_id_is_the_celery_task_id(celery_settings: dict[str, Any]) -> None:
+def test_external_id_is_the_attempt_id_and_celery_task_id(celery_settings: dict[str, Any]) -> None:
     executor = exechost.load_executor("celery", **celery_settings)
     executor.start()
     executor.queue_command("job", ["sleep", "0.5"])  # still running after the first heartbeat
     executor.heartbeat()
     external_id = executor.running["job"].external_id
     assert external_id is not None
+    assert external_id == executor.running["job"].attempt_id  # the host's id for the attempt
     executor.end()
     (event,) = executor.get_event_buffer().values()
     assert event.info.external_id == external_id

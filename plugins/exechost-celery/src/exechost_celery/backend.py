@@ -1,8 +1,10 @@
 """The ``celery`` executor: each task a Celery task, run by ``exechost-celery worker`` processes.
 
 Tasks are published when the host hands them over (in bulk, at the end of each heartbeat, over one
-producer), under a task id chosen here and returned as the external id. Their states are read from
-the result backend for all running tasks at once, in one ``MGET``, at most every ``sync_interval``.
+producer), under the host's attempt id as Celery task id, also returned as the external id. Their
+states are read from the result backend for all running tasks at once, in one ``MGET``, at most
+every ``sync_interval``. A restarted host adopts the attempts it finds claimed or finished there,
+and abandons the others (see :mod:`exechost_celery.claims`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ from typing import Any
 
 from celery import Celery, states
 from celery.backends.redis import RedisBackend
-from celery.utils import uuid
-from exechost import ExecHostError, Executor, SettingsError, TaskInfo, hookimpl
+from exechost import Attempt, ExecHostError, Executor, SettingsError, TaskInfo, TaskState, hookimpl
 from exechost.executors.local import LocalSettings, make_log_dir
 from exechost.hookspecs import Capabilities
 from exechost.process import ProcessOptions, log_path_for, parse_options
@@ -30,6 +31,7 @@ from kombu.messaging import Producer
 from kombu.utils.url import maybe_sanitize_url
 
 from exechost_celery.app import make_app
+from exechost_celery.claims import ABANDONED, abandon
 from exechost_celery.outage import Outage
 from exechost_celery.settings import CelerySettings
 from exechost_celery.task import TASK_NAME
@@ -49,8 +51,9 @@ class CeleryUnreachableError(ExecHostError):
 class _Task:
     key: TaskKey
     task_id: str
-    args: tuple[Any, ...]
     queue: str
+    args: tuple[Any, ...] = ()
+    """What is published; nothing for an adopted task, which is not published again."""
     beat: int | None = None
     """The last heartbeat counter seen in the task's ``STARTED`` state."""
     beat_seen: float = 0.0
@@ -63,11 +66,13 @@ class CeleryBackend:
     Settings = CelerySettings
     default_parallelism = 512
     """Tasks in flight at once; the workers' concurrency decides how many really run."""
-    exechost_api = ">=1.0,<2"
+    exechost_api = ">=1.1,<2"  # the attempt id is the Celery task id
     capabilities = Capabilities(
         can_cancel_running=True,  # revoke(terminate=True): the worker kills the process group
         runs_elsewhere=True,
         ordered_start=True,  # one FIFO Celery queue: handed over in order, started in order
+        can_adopt=True,  # by the claims in the result backend
+        reports_running=True,  # when the worker's claim (the first STARTED stamp) is read
         executor_config=ProcessOptions,
     )
 
@@ -123,6 +128,7 @@ class CeleryBackend:
         command: Sequence[str],
         queue: str | None,
         executor_config: Mapping[str, Any],
+        attempt_id: str,
     ) -> str | None:
         settings = self.settings
         try:
@@ -138,9 +144,52 @@ class CeleryBackend:
             settings.task_heartbeat_interval,
             settings.max_output_bytes,
         )
-        task = _Task(key, uuid(), args, queue or settings.queue)
+        task = _Task(key, attempt_id, queue or settings.queue, args)
         self._outgoing.append(task)
         return task.task_id
+
+    @hookimpl
+    def executor_adopt(self, executor: Executor, tasks: Sequence[Attempt]) -> list[TaskKey]:
+        """Adopt the attempts a worker claimed (running, or finished); abandon the others.
+
+        Abandoning is a claim too, so an attempt still in the broker when the host looked (or
+        in a worker's prefetch) is dropped by the worker that receives it: the host runs the task
+        again under a new attempt id, and the old one never runs.
+        """
+        claims = self._abandon_unclaimed([attempt.attempt_id for attempt in tasks])
+        if claims is None:
+            reason = (
+                f"not adopted: {self._results_outage.reason}; the attempt may have run, so it is "
+                "not run again"
+            )
+            self._results_outage.recovered()
+            for attempt in tasks:
+                executor.fail(attempt.key, TaskInfo(error=reason))
+            return [attempt.key for attempt in tasks]
+        adopted = []
+        for attempt, claim in zip(tasks, claims, strict=True):
+            if claim is None or claim.get("by") == ABANDONED:
+                continue
+            task = _Task(attempt.key, attempt.attempt_id, attempt.queue or self.settings.queue)
+            self._published[task.task_id] = task
+            adopted.append(attempt.key)
+        if adopted:
+            self._fetch(executor)  # report the finished ones now
+        return adopted
+
+    def _abandon_unclaimed(self, task_ids: list[str]) -> list[Mapping[str, Any] | None] | None:
+        """:func:`abandon`, retried for ``operation_timeout``; ``None`` if it never got through."""
+        assert self.app is not None
+        while True:
+            try:
+                claims = abandon(self.app.backend, task_ids)
+            except self._transient_errors as exc:
+                if self._results_outage.failed(exc):
+                    return None
+                time.sleep(0.2)
+                continue
+            self._results_outage.recovered()
+            return claims
 
     @hookimpl
     def executor_sync(self, executor: Executor) -> None:
@@ -299,6 +348,8 @@ class CeleryBackend:
                 del self._published[task.task_id]
                 executor.fail(task.key, TaskInfo(error=_describe_failure(status, result)))
             elif status == states.STARTED and isinstance(result, dict):
+                if task.beat is None:
+                    executor.change_state(task.key, TaskState.RUNNING)
                 if result.get("beat") != task.beat:
                     task.beat, task.beat_seen = result.get("beat"), now
                 elif now - task.beat_seen >= self.settings.worker_lost_timeout:

@@ -7,6 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from celery.backends.redis import RedisBackend
+
 from exechost_celery.app import make_app
 from exechost_celery.orphans import reap_orphans_of_lost_tasks
 from exechost_celery.settings import DEFAULT_QUEUE, DEFAULT_REDIS_URL
@@ -102,6 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.log_dir:
         os.environ[LOG_DIR_VARIABLE] = os.path.abspath(args.log_dir)
     app = make_app(args.broker_url, args.result_backend, queues[0], args.operation_timeout)
+    if not isinstance(app.backend, RedisBackend):
+        build_parser().error(
+            "--result-backend must be a Redis URL (redis://, rediss://, sentinel://): the worker "
+            "claims each task there before running it, so that none runs twice"
+        )
     reap_orphans_of_lost_tasks()
     celery_args = [arg for arg in args.celery_args if arg != "--"]
     worker_argv = [

@@ -16,10 +16,12 @@ from types import FrameType
 from typing import Any
 
 from celery import Task
+from celery.exceptions import Ignore
 from celery.states import STARTED
 from exechost.process import log_path_for, parse_options, run
 from exechost.tasks import TaskKey
 
+from exechost_celery.claims import claim_to_run, describe
 from exechost_celery.orphans import TASK_ID_VARIABLE
 
 TASK_NAME = "exechost.run_command"
@@ -47,6 +49,10 @@ def run_command(
 ) -> dict[str, Any]:
     """Run ``command`` with the task's ``env``/``cwd``/``timeout`` and return how it ended.
 
+    First the attempt is claimed (see :mod:`exechost_celery.claims`): a message delivered again,
+    or one a restarted host abandoned, is dropped without running the command or recording
+    anything (Celery's ``Ignore``), and the worker logs why.
+
     The command's environment also has ``EXECHOST_CELERY_TASK_ID``, the Celery task id.
 
     While the command runs, the task's state is ``STARTED`` with a ``beat`` counter that a thread
@@ -55,12 +61,17 @@ def run_command(
     last ``max_output_bytes`` of stdout and stderr), ``output_truncated``, ``log`` (the full output
     on the worker) and ``hostname``.
     """
+    task_id, hostname = task.request.id, task.request.hostname
+    refused = claim_to_run(task.backend, task_id, _stamp(hostname, 0))
+    if refused is not None:
+        logger.warning("task %s: not run: %s", task_id, describe(refused))
+        raise Ignore()
     task_key: TaskKey = tuple(key) if isinstance(key, list) else key
     options = parse_options(task_key, executor_config)
-    tagged = {**(options.env or {}), TASK_ID_VARIABLE: task.request.id}
+    tagged = {**(options.env or {}), TASK_ID_VARIABLE: task_id}
     options = dataclasses.replace(options, env=tagged)
     log_path = log_path_for(worker_log_dir(), task_key)
-    with _heartbeat(task, heartbeat_interval), _terminate_on_sigterm():
+    with _heartbeat(task, hostname, heartbeat_interval), _terminate_on_sigterm():
         info = run(command, log_path, options)
     output, truncated = _read_tail(log_path, max_output_bytes)
     return {
@@ -69,7 +80,7 @@ def run_command(
         "output": output,
         "output_truncated": truncated,
         "log": str(log_path),
-        "hostname": task.request.hostname or socket.gethostname(),
+        "hostname": hostname or socket.gethostname(),
     }
 
 
@@ -86,26 +97,26 @@ def worker_log_dir() -> Path:
     return _log_dir
 
 
-@contextlib.contextmanager
-def _heartbeat(task: Task, interval: float) -> Iterator[None]:
-    task_id = task.request.id
-    hostname = task.request.hostname
-    stop = threading.Event()
+def _stamp(hostname: str | None, beat: int) -> dict[str, Any]:
+    """The result of a ``STARTED`` task: its heartbeat counter, worker and pool process."""
+    return {"beat": beat, "hostname": hostname, "pid": os.getpid()}
 
-    def stamp(beat: int) -> None:
-        meta = {"beat": beat, "hostname": hostname, "pid": os.getpid()}
-        task.update_state(task_id=task_id, state=STARTED, meta=meta)
+
+@contextlib.contextmanager
+def _heartbeat(task: Task, hostname: str | None, interval: float) -> Iterator[None]:
+    """Re-stamp the claimed task's ``STARTED`` state every ``interval`` seconds (beat 1, 2...)."""
+    task_id = task.request.id  # read here: the request is local to this thread
+    stop = threading.Event()
 
     def beat_until_stopped() -> None:
         beat = 1
         while not stop.wait(interval):
             try:
-                stamp(beat)
+                task.update_state(task_id=task_id, state=STARTED, meta=_stamp(hostname, beat))
             except Exception:  # the backend is away: the host decides what that means
                 logger.warning("task %s: could not stamp its heartbeat", task_id, exc_info=True)
             beat += 1
 
-    stamp(0)
     thread = threading.Thread(target=beat_until_stopped, name=f"heartbeat-{task_id}", daemon=True)
     thread.start()
     try:
