@@ -95,7 +95,7 @@ _INSERT_ATTEMPT = (
 )
 _POINT_TASK = "UPDATE tasks SET attempt_id = ? WHERE run_id = ? AND key = ?"
 _UPDATE_ATTEMPT = (
-    "UPDATE attempts SET state = ?, external_id = coalesce(?, external_id), "
+    "UPDATE attempts SET state = coalesce(?, state), external_id = coalesce(?, external_id), "
     "ended_at = coalesce(?, ended_at), returncode = coalesce(?, returncode), "
     "error = coalesce(?, error), log = coalesce(?, log) WHERE id = ?"
 )
@@ -246,11 +246,10 @@ class Journal:
             self._events.append((attempt_id, state.value, at))
 
     def record_external_id(self, attempt_id: str, external_id: str) -> None:
-        """Remember the backend's id for the attempt."""
+        """Remember the backend's id for the attempt, leaving its state as it is (the backend may
+        have reported its end already)."""
         with self._lock:
-            self._updates.append(
-                (TaskState.RUNNING.value, external_id, None, None, None, None, attempt_id)
-            )
+            self._updates.append((None, external_id, None, None, None, None, attempt_id))
 
     @property
     def pending(self) -> bool:
