@@ -115,9 +115,9 @@ def resume(folder: Path, script: list[str], count: int) -> Resumed:
             left = executor.adopt(unfinished)
             again = [attempt.key for attempt in left]
             for number in range(count):
-                key = f"task-{number}"
-                if key not in tasks or tasks[key].attempt is None:
-                    again.append(key)
+                name = f"task-{number}"
+                if name not in tasks or tasks[name].attempt is None:
+                    again.append(name)
             for key in again:
                 executor.queue_command(key, [*script, str(key)])
         events = dict(executor.get_event_buffer())
@@ -219,8 +219,8 @@ def test_a_pid_with_another_start_time_is_never_adopted(tmp_path: Path) -> None:
     impostors = []
     for attempt in attempts:
         assert attempt.external_id is not None
-        pid, _, start = attempt.external_id.partition(":")
-        impostors.append(dataclasses.replace(attempt, external_id=f"{pid}:{int(start) + 1}"))
+        wrapper, _, start = attempt.external_id.partition(":")
+        impostors.append(dataclasses.replace(attempt, external_id=f"{wrapper}:{int(start) + 1}"))
     try:
         with exechost.load_executor("local", detach=True, log_dir=str(tmp_path / "logs")) as ex:
             assert ex.adopt(impostors) == impostors
