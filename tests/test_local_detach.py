@@ -239,3 +239,25 @@ def test_without_detach_nothing_is_adopted(tmp_path: Path) -> None:
 def test_detach_is_validated() -> None:
     with pytest.raises(exechost.SettingsError, match="detach"):
         exechost.load_executor("local", detach="yes please")
+
+
+def test_an_adopted_task_keeps_its_timeout(tmp_path: Path) -> None:
+    marker = uuid.uuid4().hex
+    attempts = killed_host_with_running_tasks(tmp_path, marker, 1)
+    timed = [dataclasses.replace(attempts[0], executor_config={"timeout": 0.5})]
+    with exechost.load_executor("local", detach=True, log_dir=str(tmp_path / "logs")) as executor:
+        assert executor.adopt(timed) == []
+    event = executor.get_event_buffer()[timed[0].key]
+    assert event.state is TaskState.FAILED, event
+    assert event.info.error == "timeout", event
+    wait_until_gone(marker, timeout=5)
+
+
+def test_a_wrapper_killed_without_its_host_is_left_to_run_again(tmp_path: Path) -> None:
+    marker = uuid.uuid4().hex
+    attempts = killed_host_with_running_tasks(tmp_path, marker, 2)
+    for pid in processes_with(marker):
+        os.kill(pid, signal.SIGKILL)
+    wait_until_gone(marker, timeout=5)
+    with exechost.load_executor("local", detach=True, log_dir=str(tmp_path / "logs")) as executor:
+        assert executor.adopt(attempts) == attempts

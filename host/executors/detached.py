@@ -32,6 +32,7 @@ _WRAPPER = (
 )
 _WRAPPER_ARGV = b"\0".join((SHELL.encode(), b"-c", _WRAPPER.encode())) + b"\0"
 _ATTEMPT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_EXITED = (b"Z", b"X", b"x")  # the states of /proc/PID/stat of a process that has exited
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -43,12 +44,17 @@ def supported() -> bool:
 
 def process_start_time(pid: int) -> int | None:
     """When process ``pid`` started, in clock ticks after boot; ``None`` when there is none."""
+    found = _state_and_start(pid)
+    return None if found is None else found[1]
+
+
+def _state_and_start(pid: int) -> tuple[bytes, int] | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as file:
             fields = file.read().rpartition(b")")[2].split()
     except (FileNotFoundError, ProcessLookupError):
         return None
-    return int(fields[19])  # the 22nd field; the 3rd is the first after the command's name
+    return fields[0], int(fields[19])  # the 3rd and 22nd fields; the name is the 2nd
 
 
 def parse_external_id(external_id: str | None) -> tuple[int, int] | None:
@@ -60,13 +66,15 @@ def parse_external_id(external_id: str | None) -> tuple[int, int] | None:
 
 
 def open_process(pid: int, start_time: int) -> int | None:
-    """A pidfd on process ``pid`` if it is still the one that started at ``start_time``."""
+    """A pidfd on process ``pid`` if it is still the one that started at ``start_time`` and has
+    not exited (a zombie that its new parent has not reaped yet has)."""
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
         return None
     # checked after the pidfd is open: the pidfd keeps naming this process even if it exits now
-    if process_start_time(pid) != start_time:
+    found = _state_and_start(pid)
+    if found is None or found[0] in _EXITED or found[1] != start_time:
         os.close(pidfd)
         return None
     return pidfd
