@@ -100,7 +100,7 @@ class LocalBackend:
 
     Settings = LocalSettings
     default_parallelism = os.cpu_count() or 1
-    exechost_api = ">=1.0,<2"
+    exechost_api = ">=1.1,<2"  # attempt_id and executor_adopt
     capabilities = Capabilities(
         can_cancel_running=True, ordered_start=True, executor_config=ProcessOptions
     )
