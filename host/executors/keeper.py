@@ -99,7 +99,6 @@ class Keeper:
 
 def main() -> None:
     """The keeper's loop: remember the groups it is told of until end of file, then kill them."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     groups: set[int] = set()
     pending = b""
     while chunk := os.read(0, 65536):
