@@ -246,9 +246,9 @@ class Journal:
             self._events.append((attempt_id, state.value, at))
 
     def record_external_id(self, attempt_id: str, external_id: str) -> None:
-        """Remember the backend's id for the attempt."""
+        """Remember the backend's id for the attempt, leaving its state as it is (the backend may
+        have reported its end already)."""
         with self._lock:
-            # no state: the attempt may have ended before its backend's id came back
             self._updates.append((None, external_id, None, None, None, None, attempt_id))
 
     @property
@@ -443,10 +443,21 @@ def _lock_holder(path: Path) -> int | None:
         os.close(fd)
 
 
+LOCK_WAIT = 1.0
+"""Seconds to wait for a journal's lock before refusing it: a host killed while it was starting a
+task leaves the lock to the half-started child (``fork`` shares it) until that child execs."""
+
+
 def _lock(fd: int, path: Path) -> None:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() < deadline:
+                time.sleep(0.02)
+                continue
         holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
         raise JournalError(
             f"journal {path} is in use by another exechost (pid {holder}); wait for it to end, "

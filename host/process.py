@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import functools
 import os
 import re
@@ -114,17 +115,25 @@ def spawn(
     options: ProcessOptions = _NO_OPTIONS,
     *,
     log_fd: int | None = None,
+    wrapper: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
     """Start ``command`` in a session of its own, its output going to ``log_path``.
 
     :param log_fd: a descriptor already open on ``log_path`` (see :func:`create_log`), used instead
         of opening the file again; the caller keeps and closes it.
+    :param wrapper: an argv that runs ``command`` given as its last arguments (e.g. ``sh -c
+        SCRIPT ARG0``); ``command``'s program is then looked up on ``PATH`` here, as without it.
     :raises OSError: when the command cannot be started (not found, not executable, bad cwd).
     """
     env = None if options.env is None else {**os.environ, **options.env}
     executable = None
     if options.cwd is None and "/" not in command[0]:
         executable = _find_program(command[0], (os.environ if env is None else env).get("PATH"))
+    if wrapper:
+        if executable is None and options.cwd is None and "/" not in command[0]:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), command[0])
+        command = [*wrapper, executable or command[0], *command[1:]]
+        executable = None
     output = os.open(log_path, _LOG_FLAGS, 0o644) if log_fd is None else log_fd
     try:
         return subprocess.Popen(
@@ -187,9 +196,15 @@ def wait_for_exit(process: subprocess.Popen[bytes], timeout: float | None) -> bo
 
 
 def finished_info(
-    returncode: int, log_path: Path, *, timed_out: bool = False, external_id: str | None = None
+    returncode: int,
+    log_path: Path | None,
+    *,
+    timed_out: bool = False,
+    external_id: str | None = None,
+    ended_at: float | None = None,
 ) -> TaskInfo:
-    """The :class:`TaskInfo` of a process that exited with ``returncode``."""
+    """The :class:`TaskInfo` of a process that exited with ``returncode`` (at ``ended_at``, or
+    now)."""
     if timed_out:
         error: str | None = TIMEOUT_ERROR
     elif returncode < 0:
@@ -201,9 +216,9 @@ def finished_info(
     return TaskInfo(
         returncode=returncode,
         error=error,
-        log=str(log_path),
+        log=None if log_path is None else str(log_path),
         external_id=external_id,
-        ended_at=time.time(),
+        ended_at=time.time() if ended_at is None else ended_at,
     )
 
 

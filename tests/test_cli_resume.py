@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import cli_environment
-from exechost.journal import open_journal
+from exechost import TaskState
+from exechost.cli.resume import latest_attempts
+from exechost.journal import open_journal, read_journal
+from exechost.testing import wait_until_gone
+from exechost.testing.crashes import CliHosts, marker_counts, write_tasks
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -191,3 +197,53 @@ def test_resume_looks_back_through_a_resumed_run_killed_before_it_recorded_its_t
     assert json.loads(resumed.stdout)["resume"]["resumed_from"] == 2
     assert json.loads(resumed.stdout)["resume"]["skipped"] == 1
     assert (lines(tmp_path / "ok.marks"), lines(tmp_path / "flaky.marks")) == (1, 2)
+
+
+def test_killed_host_without_detach_leaves_no_task_and_resume_runs_the_unfinished(
+    tmp_path: Path,
+) -> None:
+    """Issue 8's fault test on ``local`` without detach: ``exechost run`` SIGKILLed at a random
+    moment during 300 tasks, 10 times: no task process outlives it by 2 s, and ``--resume`` runs
+    exactly the tasks the journal does not show succeeded."""
+    rng = random.Random()
+    figures = []
+    for number in range(10):
+        folder = tmp_path / f"round{number}"
+        folder.mkdir()
+        env_marker = uuid.uuid4().hex
+        marker = folder / "marker"
+        (folder / "exechost.toml").write_text("[executors.local]\nparallelism = 16\n")
+        keys = write_tasks(
+            folder / "tasks.json", 300, marker, {"env": {"EXECHOST_TEST_MARKER": env_marker}}
+        )
+        hosts = CliHosts(folder, folder / "tasks.json", ["--config", "exechost.toml"])
+        host = hosts()
+        deadline = time.monotonic() + 60
+        while not marker.exists():  # the batch has begun
+            assert host.poll() is None and time.monotonic() < deadline, hosts.describe()
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 1.0))
+        host.kill()
+        host.wait(30)
+        survived = wait_until_gone(env_marker, timeout=2.0)
+        before = dict(marker_counts(marker))
+        journal, _ = read_journal(folder / ".exechost" / "journal.sqlite")
+        with contextlib.closing(journal):
+            succeeded = {
+                str(task.key)
+                for task in latest_attempts(journal, 1).values()
+                if task.state is TaskState.SUCCESS
+            }
+        resumed = hosts()
+        assert resumed.wait(120) == 0, hosts.describe()
+        outcome = hosts.results()[-1]["resume"]
+        after = marker_counts(marker)
+        assert outcome["skipped"] == len(succeeded)
+        assert outcome["rerun"] == 300 - len(succeeded)
+        assert all(after[key] == before[key] == 1 for key in succeeded)
+        assert all(after[key] == before.get(key, 0) + 1 for key in keys if key not in succeeded)
+        figures.append((len(succeeded), outcome["rerun"], survived))
+    print(
+        "\nlocal without detach, 10 kills during 300 tasks: (succeeded before the kill, run "
+        f"again, seconds the last task outlived its host): {figures}"
+    )

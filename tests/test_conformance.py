@@ -6,6 +6,10 @@ Each inherited test asserts one promise of the contract against the real executo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
 from exechost.testing import ExecutorConformance
 
 
@@ -15,3 +19,11 @@ class TestLocalExecutor(ExecutorConformance):
 
 class TestSequentialExecutor(ExecutorConformance):
     executor = "sequential"
+
+
+class TestLocalDetachedExecutor(ExecutorConformance):
+    executor = "local"
+
+    @pytest.fixture
+    def executor_settings(self) -> Mapping[str, Any]:
+        return {"detach": True}

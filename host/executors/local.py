@@ -3,6 +3,10 @@
 There is no worker pool in between: the host's thread starts each command, and one reaper thread
 learns of exits through pidfds in an epoll set (so without polling), enforces timeouts and
 reports each end to the executor. Where pidfds are missing (not Linux), a thread per task waits.
+
+By default a :class:`~exechost.executors.keeper.Keeper` kills every task's process group when the
+host dies. With ``detach = true`` tasks outlive the host instead, and a later host adopts them
+(:mod:`exechost.executors.detached`).
 """
 
 from __future__ import annotations
@@ -18,12 +22,17 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exechost.attempts import Attempt
+from exechost.errors import SettingsError
 from exechost.executor import TERMINATED_ERROR, Executor
+from exechost.executors import detached
+from exechost.executors.detached import AttemptRecords
+from exechost.executors.keeper import Keeper
 from exechost.hookspecs import Capabilities, hookimpl
 from exechost.process import (
     HAVE_PIDFD,
@@ -40,16 +49,28 @@ from exechost.shutdown import HANDLED_SIGNALS, signals_deferred
 from exechost.states import TaskInfo
 from exechost.tasks import TaskKey
 
+NO_EXIT_STATUS_ERROR = "ended without recording its exit status (killed)"
+"""The error of an adopted task whose wrapper was killed before it could record the status."""
+
 
 @dataclass(frozen=True)
-class LocalSettings:
-    """Settings of the ``local`` and ``sequential`` executors."""
+class LogSettings:
+    """Settings of the ``sequential`` executor, and the first of the ``local`` executor's."""
 
     log_dir: str | None = None
     """The directory of the tasks' log files; a new temporary directory when ``None``."""
 
 
-def make_log_dir(settings: LocalSettings) -> Path:
+@dataclass(frozen=True)
+class LocalSettings(LogSettings):
+    """Settings of the ``local`` executor."""
+
+    detach: bool = False
+    """Tasks run on when the host dies, and a later host adopts them (Linux only); by default they
+    are killed with the host."""
+
+
+def make_log_dir(settings: LogSettings) -> Path:
     """The settings' log directory, created if needed, or a new temporary one."""
     if settings.log_dir is None:
         return Path(tempfile.mkdtemp(prefix="exechost-logs-"))
@@ -61,9 +82,14 @@ def make_log_dir(settings: LocalSettings) -> Path:
 @dataclass(eq=False)
 class _Child:
     key: TaskKey
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    pid: int
+    process: subprocess.Popen[bytes] | None
+    """``None`` for an adopted task: not this host's child, its wrapper records how it ended."""
+    log_path: Path | None
+    external_id: str
     deadline: float | None
+    records: AttemptRecords | None = None
+    attempt_id: str | None = None
     timed_out: bool = False
     terminated: bool = False
     done: bool = field(default=False)
@@ -74,20 +100,31 @@ class LocalBackend:
 
     Settings = LocalSettings
     default_parallelism = os.cpu_count() or 1
-    exechost_api = ">=1.0,<2"
+    exechost_api = ">=1.1,<2"  # attempt_id and executor_adopt
     capabilities = Capabilities(
         can_cancel_running=True, ordered_start=True, executor_config=ProcessOptions
     )
+    """Without ``detach``; an instance with ``detach = true`` has its own, which can adopt."""
 
     def __init__(self, settings: LocalSettings) -> None:
         self.settings = settings
         self.log_dir: Path | None = None
         self._reaper: _Reaper | None = None
+        self._keeper: Keeper | None = None
+        self._records: AttemptRecords | None = None
+        if settings.detach:
+            self.capabilities = dataclasses.replace(LocalBackend.capabilities, can_adopt=True)
 
     @hookimpl
     def executor_start(self, executor: Executor) -> None:
         self.log_dir = make_log_dir(self.settings)
-        self._reaper = _Reaper(executor)
+        if self.settings.detach:
+            if not detached.supported():
+                raise SettingsError("detach = true needs Linux (/proc and pidfds)")
+            self._records = AttemptRecords(self.log_dir)
+        else:
+            self._keeper = Keeper()
+        self._reaper = _Reaper(executor, self._keeper)
 
     @hookimpl
     def executor_execute_async(
@@ -96,39 +133,120 @@ class LocalBackend:
         key: TaskKey,
         command: list[str],
         executor_config: Mapping[str, Any],
+        attempt_id: str,
     ) -> str | None:
         assert self._reaper is not None and self.log_dir is not None
         options = parse_options(key, executor_config)  # checked when queued: cannot fail here
         log_path, log_fd = create_log(self.log_dir, key)
         deadline = None if options.timeout is None else time.monotonic() + options.timeout
+        records = self._records
         with signals_deferred():  # a signal now must not lose the child between the two calls
             try:
-                process = spawn(command, log_path, options, log_fd=log_fd)
+                wrapper = () if records is None else records.prepare(attempt_id, log_path)
+                process = spawn(command, log_path, options, log_fd=log_fd, wrapper=wrapper)
             except (OSError, ValueError) as exc:  # no such command, a bad cwd, a NUL in an argv
                 executor.fail(key, TaskInfo(error=str(exc), log=str(log_path)))
                 return None
             finally:
                 os.close(log_fd)
-            self._reaper.watch(_Child(key, process, log_path, deadline))
-        return str(process.pid)
+            if self._keeper is not None:
+                self._keeper.watch(process.pid)
+            external_id = str(process.pid)
+            if records is not None:
+                external_id = f"{process.pid}:{detached.process_start_time(process.pid)}"
+            self._reaper.watch(_Child(key, process.pid, process, log_path, external_id, deadline))
+        return external_id
+
+    @hookimpl
+    def executor_adopt(self, executor: Executor, tasks: Sequence[Attempt]) -> list[TaskKey] | None:
+        """Adopt the detached attempts whose wrapper still runs (found by PID and start time) or
+        has recorded its exit status; the others, never started or killed, are left."""
+        records = self._records
+        if records is None:
+            return None
+        assert self._reaper is not None
+        tasks = [attempt for attempt in tasks if records.knows(attempt.attempt_id)]
+        wrappers = records.find_wrappers(
+            attempt.attempt_id
+            for attempt in tasks
+            if detached.parse_external_id(attempt.external_id) is None
+        )
+        taken = []
+        for attempt in tasks:
+            process = detached.parse_external_id(attempt.external_id) or wrappers.get(
+                attempt.attempt_id
+            )
+            pidfd = None if process is None else detached.open_process(*process)
+            log = records.log_path(attempt.attempt_id)
+            log_path = None if log is None else Path(log)
+            if pidfd is not None:
+                assert process is not None
+                child = _Child(
+                    attempt.key,
+                    process[0],
+                    None,
+                    log_path,
+                    f"{process[0]}:{process[1]}",
+                    _adopted_deadline(attempt),
+                    records,
+                    attempt.attempt_id,
+                )
+                self._reaper.watch(child, pidfd)
+            else:
+                ended = records.exit_record(attempt.attempt_id)
+                if ended is None:  # never started, or killed before its end was recorded
+                    continue
+                info = finished_info(
+                    ended.returncode,
+                    log_path,
+                    external_id=attempt.external_id,
+                    ended_at=ended.ended_at,
+                )
+                _report(executor, attempt.key, info)
+            taken.append(attempt.key)
+        return taken
 
     @hookimpl
     def executor_end(self) -> None:
         assert self._reaper is not None
         self._reaper.stop()
+        self._release()
 
     @hookimpl
     def executor_terminate(self) -> None:
         if self._reaper is not None:
             self._reaper.kill_all()
             self._reaper.stop()
+        self._release()
+
+    def _release(self) -> None:
+        if self._keeper is not None:
+            self._keeper.close()
+        if self._records is not None:
+            self._records.close()
+
+
+def _adopted_deadline(attempt: Attempt) -> float | None:
+    """When an adopted attempt's timeout, counted from its start, expires (monotonic clock)."""
+    timeout = attempt.executor_config.get("timeout")
+    if not isinstance(timeout, int | float) or attempt.started_at is None:
+        return None
+    return time.monotonic() + max(attempt.started_at + timeout - time.time(), 0.0)
+
+
+def _report(executor: Executor, key: TaskKey, info: TaskInfo) -> None:
+    if info.error is None:
+        executor.success(key, info)
+    else:
+        executor.fail(key, info)
 
 
 class _Reaper:
     """Waits for the children's exits and timeouts, and reports each end to the executor."""
 
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor, keeper: Keeper | None) -> None:
         self._executor = executor
+        self._keeper = keeper
         self._lock = threading.Lock()
         self._children: dict[int, _Child] = {}  # by pidfd, or by pid without pidfds
         self._deadlines: list[tuple[float, int, _Child]] = []
@@ -144,16 +262,18 @@ class _Reaper:
             )
             self._thread.start()
 
-    def watch(self, child: _Child) -> None:
-        """Start watching ``child``, which has just been spawned."""
+    def watch(self, child: _Child, pidfd: int | None = None) -> None:
+        """Start watching ``child``, which has just been spawned, or adopted with ``pidfd`` open
+        on it (which the reaper then owns)."""
         if not HAVE_PIDFD:  # pragma: no cover - exercised on platforms without pidfds
             with self._lock:
-                self._children[child.process.pid] = child
+                self._children[child.pid] = child
             thread = threading.Thread(target=self._wait_one, args=(child,), daemon=True)
             self._threads.append(thread)
             thread.start()
             return
-        pidfd = os.pidfd_open(child.process.pid)
+        if pidfd is None:
+            pidfd = os.pidfd_open(child.pid)
         with self._lock:
             self._children[pidfd] = child
             if child.deadline is not None:
@@ -168,7 +288,7 @@ class _Reaper:
             children = list(self._children.values())
         for child in children:
             child.terminated = True
-            kill_group(child.process)
+            _kill(child)
 
     def stop(self) -> None:
         """Wait until every watched child has been reported, then stop the reaper."""
@@ -208,7 +328,7 @@ class _Reaper:
                     child = children.pop(fd)
                 self._epoll.unregister(fd)
                 os.close(fd)
-                self._report(child, reap(child.process))
+                self._report(child, *self._collect(child))
 
     def _expire_deadlines(self) -> float:
         """Kill the children past their deadline; return seconds to the next one (-1: none)."""
@@ -218,30 +338,61 @@ class _Reaper:
             child = heapq.heappop(deadlines)[2]
             if not child.done:
                 child.timed_out = True
-                kill_group(child.process)
+                _kill(child)
         return deadlines[0][0] - now if deadlines else -1
 
     def _wait_one(self, child: _Child) -> None:  # pragma: no cover - platforms without pidfds
+        process = child.process
+        assert process is not None  # only a detached task is adopted, and only on Linux
         timeout = None if child.deadline is None else max(child.deadline - time.monotonic(), 0)
-        if not wait_for_exit(child.process, timeout):
+        if not wait_for_exit(process, timeout):
             child.timed_out = True
-            kill_group(child.process)
-        returncode = reap(child.process)
+            kill_group(process)
+        returncode = reap(process)
+        if self._keeper is not None:  # only after the reap here: pid reuse is the keeper's risk
+            self._keeper.forget(child.pid)
         with self._lock:
-            del self._children[child.process.pid]
-        self._report(child, returncode)
+            del self._children[child.pid]
+        self._report(child, returncode, None)
 
-    def _report(self, child: _Child, returncode: int) -> None:
+    def _collect(self, child: _Child) -> tuple[int | None, float | None]:
+        """The exit status and end time of a child that has exited; reaped if it is ours."""
+        process = child.process
+        if process is None:
+            assert child.records is not None and child.attempt_id is not None
+            ended = child.records.exit_record(child.attempt_id)
+            return (None, None) if ended is None else (ended.returncode, ended.ended_at)
+        kill_group(process)  # what it left in its group
+        if self._keeper is not None:  # before the reap, while the group's id cannot be reused
+            self._keeper.forget(child.pid)
+        return process.wait(), None
+
+    def _report(self, child: _Child, returncode: int | None, ended_at: float | None) -> None:
         child.done = True
-        info = finished_info(
-            returncode,
-            child.log_path,
-            timed_out=child.timed_out,
-            external_id=str(child.process.pid),
-        )
+        if returncode is None and not child.timed_out:
+            info = TaskInfo(
+                error=NO_EXIT_STATUS_ERROR,
+                log=None if child.log_path is None else str(child.log_path),
+                external_id=child.external_id,
+                ended_at=time.time(),
+            )
+        else:
+            info = finished_info(
+                -signal.SIGKILL if returncode is None else returncode,
+                child.log_path,
+                timed_out=child.timed_out,
+                external_id=child.external_id,
+                ended_at=ended_at,
+            )
         if child.terminated:
             info = dataclasses.replace(info, error=TERMINATED_ERROR)
-        if info.error is None:
-            self._executor.success(child.key, info)
-        else:
-            self._executor.fail(child.key, info)
+        _report(self._executor, child.key, info)
+
+
+def _kill(child: _Child) -> None:
+    """SIGKILL the child's process group, unless it was reaped (or, adopted, reported) already."""
+    if child.process is not None:
+        kill_group(child.process)
+    elif not child.done:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)

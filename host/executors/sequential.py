@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from exechost.executor import Executor
-from exechost.executors.local import LocalSettings, make_log_dir
+from exechost.executors.local import LogSettings, make_log_dir
 from exechost.hookspecs import Capabilities, hookimpl
 from exechost.process import ProcessOptions, log_path_for, parse_options, run
 from exechost.tasks import TaskKey
@@ -20,12 +20,12 @@ from exechost.tasks import TaskKey
 class SequentialBackend:
     """Runs each task synchronously in ``executor_execute_async`` and reports its end there."""
 
-    Settings = LocalSettings
+    Settings = LogSettings
     default_parallelism = 1
     exechost_api = ">=1.0,<2"
     capabilities = Capabilities(ordered_start=True, executor_config=ProcessOptions)
 
-    def __init__(self, settings: LocalSettings) -> None:
+    def __init__(self, settings: LogSettings) -> None:
         self.settings = settings
         self.log_dir: Path | None = None
 

@@ -1,5 +1,5 @@
 """Test kits for plugin authors: :class:`ExecutorConformance`, the executor conformance suite,
-and :func:`processes_with`, which finds the processes a task left behind.
+and :func:`processes_with` and :func:`wait_until_gone`, which find the processes a task left behind.
 
 Use it from a plugin's own tests by subclassing it (needs pytest, e.g. ``exechost[testing]``)::
 
@@ -22,7 +22,7 @@ import pytest
 pytest.register_assert_rewrite("exechost.testing.conformance")
 
 from exechost.testing.conformance import ExecutorConformance  # noqa: E402
-from exechost.testing.processes import processes_with  # noqa: E402
+from exechost.testing.processes import processes_with, wait_until_gone  # noqa: E402
 from exechost.testing.recorder import Recorder  # noqa: E402
 
-__all__ = ["ExecutorConformance", "Recorder", "processes_with"]
+__all__ = ["ExecutorConformance", "Recorder", "processes_with", "wait_until_gone"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 
 def processes_with(value: str) -> list[int]:
@@ -28,3 +29,19 @@ def processes_with(value: str) -> list[int]:
         if any(variable.partition(b"=")[2] == wanted for variable in variables):
             found.append(int(entry.name))
     return found
+
+
+def wait_until_gone(value: str, timeout: float) -> float:
+    """Wait until no live process has ``value`` in its environment (see :func:`processes_with`);
+    return how many seconds that took.
+
+    :raises AssertionError: naming the survivors when some are still alive after ``timeout``.
+    """
+    began = time.monotonic()
+    while survivors := processes_with(value):
+        if time.monotonic() - began > timeout:
+            raise AssertionError(
+                f"processes {survivors} still alive after {timeout:g}s of waiting for them to end"
+            )
+        time.sleep(0.01)
+    return time.monotonic() - began
