@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +35,8 @@ from rich.table import Table
 
 USAGE_ERROR = 2
 """The exit status of a usage or configuration error."""
+
+OUTPUT_MODES = ("grouped", "quiet")
 
 CONFIG_HELP = f"""\
 configuration (the first found is used):
@@ -116,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print every task's outcome as JSON on standard output (progress goes to stderr)",
     )
+    run.add_argument(
+        "--output",
+        choices=OUTPUT_MODES,
+        help="grouped: print each task's output whole when it ends, on standard output (progress "
+        "and summary go to stderr); quiet: only in the logs. Default: grouped for `-- CMD`, "
+        "quiet for a task file",
+    )
 
     config = command("config", "Show the effective configuration and where each value is from.")
     config.add_argument("--json", action="store_true", help="print it as JSON")
@@ -156,7 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.subparser.error("give a TASKFILE or `-- CMD ARG...`, not both")
     if args.command == "run" and args.taskfile is None and not command:
         args.subparser.error("give a TASKFILE, - for JSON lines on stdin, or `-- CMD ARG...`")
-    human = Console(stderr=args.command == "run" and args.json, soft_wrap=True)
+    if args.command == "run":
+        if args.output is None:
+            args.output = "grouped" if command and not args.json else "quiet"
+        if args.output == "grouped" and args.json:
+            args.subparser.error("--json and --output grouped both write to standard output")
+    stdout_taken = args.command == "run" and (args.json or args.output == "grouped")
+    human = Console(stderr=stdout_taken, soft_wrap=True)
     try:
         if args.command == "run":
             return _run(args, command, human)
@@ -206,11 +223,27 @@ def _run(args: argparse.Namespace, command: list[str], console: Console) -> int:
     else:
         tasks = read_task_file(args.taskfile)
     config = _load_config(args)
-    settings = {} if args.log_dir is None else {"log_dir": args.log_dir}
-    executors = load_executors(config, **settings)
+    log_dir, temporary = args.log_dir, None
+    if log_dir is None and not any(
+        "log_dir" in config.section(name).settings for name in config.executor_names()
+    ):  # one folder for the run, removed at its end if every task succeeded
+        log_dir = temporary = tempfile.mkdtemp(prefix="exechost-logs-")
+    settings = {} if log_dir is None else {"log_dir": log_dir}
     try:
-        return run_batch(tasks, executors, console, json_output=args.json)
-    except exechost.BackendError as exc:
+        executors = load_executors(config, **settings)
+        return run_batch(
+            tasks,
+            executors,
+            console,
+            json_output=args.json,
+            grouped=args.output == "grouped",
+            temporary_logs=temporary,
+        )
+    except BaseException as exc:  # nothing ran: the run's log folder holds nothing to keep
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+        if not isinstance(exc, exechost.BackendError):
+            raise
         _error(f"{exc}; no task ran")
         return 1
 

@@ -11,14 +11,22 @@ runs inside the heartbeat.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from exechost.cli.batch import Batch
-from exechost.cli.display import LineDisplay, ProgressDisplay, print_summary
+from exechost.cli.batch import Batch, Outcome
+from exechost.cli.display import (
+    SLOWEST_SHOWN,
+    GroupedOutput,
+    LineDisplay,
+    ProgressDisplay,
+    print_summary,
+)
 from exechost.cli.taskfile import TaskSpec
 from exechost.config import list_problems
 from exechost.errors import InvalidTaskError
@@ -79,8 +87,8 @@ class StopSignals:
                 signal.signal(signum, handler)
 
 
-def route_tasks(tasks: list[TaskSpec], executors: MultiExecutor) -> list[tuple[TaskSpec, str]]:
-    """Each task and the name of the executor it routes to.
+def route_tasks(tasks: list[TaskSpec], executors: MultiExecutor) -> list[str]:
+    """The name of the executor each task routes to, in the order of ``tasks``.
 
     :raises InvalidTaskError: listing every task that names an executor not configured.
     """
@@ -88,7 +96,7 @@ def route_tasks(tasks: list[TaskSpec], executors: MultiExecutor) -> list[tuple[T
     routes = []
     for spec in tasks:
         try:
-            routes.append((spec, executors.route(spec.executor, spec.queue).name))
+            routes.append(executors.route(spec.executor, spec.queue).name)
         except InvalidTaskError as exc:
             problems.append(f"task {spec.key!r}: {exc}")
     if problems:
@@ -96,16 +104,44 @@ def route_tasks(tasks: list[TaskSpec], executors: MultiExecutor) -> list[tuple[T
     return routes
 
 
+def collect(executors: MultiExecutor, batch: Batch) -> list[Outcome]:
+    """Take each executor's new events into ``batch``; the tasks that finished."""
+    finished = []
+    for name, executor in executors.executors.items():
+        finished += batch.apply(name, executor.get_event_buffer())
+    return finished
+
+
+def log_folders(executors: MultiExecutor) -> list[str]:
+    """The folders the executors' backends write logs in (those whose backend has a
+    ``log_dir``)."""
+    folders = (getattr(e.backend, "log_dir", None) for e in executors.executors.values())
+    return list(dict.fromkeys(str(folder) for folder in folders if folder is not None))
+
+
 def run_batch(
-    tasks: list[TaskSpec], executors: MultiExecutor, console: Console, *, json_output: bool
+    tasks: list[TaskSpec],
+    executors: MultiExecutor,
+    console: Console,
+    *,
+    json_output: bool,
+    grouped: bool = False,
+    temporary_logs: str | None = None,
 ) -> int:
     """Run ``tasks`` to their end (or a stop signal) and print the summary; the exit status.
 
+    :param grouped: print each task's output whole when it ends, on standard output.
+    :param temporary_logs: the folder made for the logs of this run, removed at the end if every
+        task succeeded.
     :raises InvalidTaskError: before anything starts, for a task naming an unknown executor.
     """
     routes = route_tasks(tasks, executors)
-    executors = executors.subset({name for _, name in routes})  # start only the ones used
-    batch = Batch()
+    executors = executors.subset(set(routes))  # start only the ones used
+    batch = Batch(keep_outcomes=json_output, slowest=SLOWEST_SHOWN)
+    output: Callable[[Outcome], None] | None = None
+    if grouped:  # through the bar's console when both are on the same terminal
+        shared = console.is_terminal and sys.stdout.isatty()
+        output = GroupedOutput(console if shared else None).show
     display_class = ProgressDisplay if console.is_terminal else LineDisplay
     started = time.monotonic()
     interrupted: Interrupted | None = None
@@ -113,10 +149,8 @@ def run_batch(
         try:
             executors.start()
             stop.check()
-            with display_class(console, len(tasks)) as display:
-                for spec, name in routes:
-                    batch.add(spec, name)
-                for spec, name in routes:
+            with display_class(console, len(tasks), output) as display:
+                for spec, name in zip(tasks, routes, strict=True):
                     executors.queue_command(
                         spec.key,
                         spec.command,
@@ -125,28 +159,39 @@ def run_batch(
                         spec.executor_config,
                         executor=name,
                     )
-                display.update(batch.counts(executors.running), [])
-                while executors.queued_tasks or executors.running:
+                    batch.add(spec.key)
+                display.update(batch.counts(len(executors.running)), [])
+                while not executors.idle:
                     executors.heartbeat()
-                    finished = batch.apply(executors.get_event_buffer())
-                    display.update(batch.counts(executors.running), finished)
+                    finished = collect(executors, batch)
+                    display.update(batch.counts(len(executors.running)), finished)
                     with stop.raising():
                         executors.wait(POLL_INTERVAL)
                 executors.end()
-                finished = batch.apply(executors.get_event_buffer())
-                display.update(batch.counts(executors.running), finished)
+                finished = collect(executors, batch)
+                display.update(batch.counts(), finished)
         except Interrupted as exc:
             interrupted = exc
             for signum in STOP_SIGNALS:  # a second Ctrl-C must not cut the clean-up short
                 signal.signal(signum, signal.SIG_IGN)
             executors.terminate()
-            batch.apply(executors.get_event_buffer())
+            collect(executors, batch)
     elapsed = time.monotonic() - started
     counts = batch.counts()
     status = 1 if counts.failed else 0
     if interrupted is not None:
         status = 128 + interrupted.signum
-    print_summary(console, batch, elapsed, None if interrupted is None else str(interrupted))
+    remove_logs = temporary_logs is not None and status == 0
+    if remove_logs:
+        logs = "logs: removed, every task succeeded (--log-dir DIR keeps them)"
+    else:
+        folders = log_folders(executors)
+        logs = f"logs: {', '.join(folders)}" if folders else None
+    summary = str(interrupted) if interrupted is not None else None
+    print_summary(console, batch, elapsed, summary, logs)
+    if remove_logs:
+        assert temporary_logs is not None
+        shutil.rmtree(temporary_logs, ignore_errors=True)
     if json_output:
         result = {
             "tasks": batch.as_json(),
@@ -157,3 +202,4 @@ def run_batch(
         }
         print(json.dumps(result, indent=2))
     return status
+
