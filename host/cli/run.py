@@ -202,4 +202,3 @@ def run_batch(
         }
         print(json.dumps(result, indent=2))
     return status
-
