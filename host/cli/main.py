@@ -51,6 +51,7 @@ task files:
   TOML   [[tasks]] tables:  key = ["etl", "load"]  command = ["python3", "load.py"]
          optional: priority = 10, queue = "io", executor = "gpu", executor_config = {{timeout = 60}}
   JSON   {{"tasks": [{{"key": "a", "command": ["true"]}}, ...]}}
+  JSONL  one JSON task object per line, in a .jsonl file (read a line at a time)
   -      one JSON task object per line on standard input
   -- CMD ARG...   a single command, run as one task
 

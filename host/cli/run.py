@@ -181,17 +181,15 @@ def run_batch(
     status = 1 if counts.failed else 0
     if interrupted is not None:
         status = 128 + interrupted.signum
-    remove_logs = temporary_logs is not None and status == 0
-    if remove_logs:
+    remove_logs = temporary_logs if status == 0 else None
+    folders = log_folders(executors)
+    logs: str | None = f"logs: {', '.join(folders)}" if folders else None
+    if remove_logs is not None:
         logs = "logs: removed, every task succeeded (--log-dir DIR keeps them)"
-    else:
-        folders = log_folders(executors)
-        logs = f"logs: {', '.join(folders)}" if folders else None
     summary = str(interrupted) if interrupted is not None else None
     print_summary(console, batch, elapsed, summary, logs)
-    if remove_logs:
-        assert temporary_logs is not None
-        shutil.rmtree(temporary_logs, ignore_errors=True)
+    if remove_logs is not None:
+        shutil.rmtree(remove_logs, ignore_errors=True)
     if json_output:
         result = {
             "tasks": batch.as_json(),
