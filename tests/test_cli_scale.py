@@ -13,6 +13,7 @@ from pathlib import Path
 import exechost
 from conftest import InstantBackend
 from exechost.cli.batch import Batch
+from exechost.cli.display import print_summary
 from exechost.cli.run import run_batch
 from exechost.cli.taskfile import NO_CONFIG, TaskSpec, read_json_lines, read_task_file
 from exechost.events import EventBatch
@@ -107,3 +108,19 @@ def test_a_task_takes_little_memory():
     assert not hasattr(first, "__dict__")  # slots
     assert first.executor_config is NO_CONFIG is second.executor_config
     assert first.command[0] is second.command[0] and first.key[0] is second.key[0]
+
+
+def test_the_summary_of_many_failures_lists_the_first_fifty():
+    batch = Batch()
+    for n in range(1000):
+        batch.add(f"t{n}")
+        batch.apply("local", event(f"t{n}", TaskState.FAILED, error="exit status 1"))
+    console = Console(file=io.StringIO(), width=200)
+    print_summary(console, batch, 1.0, None, "logs: /somewhere")
+    shown = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert shown[0] == "1000 tasks: 0 succeeded, 1000 failed in 1.0s"
+    assert sum(line.startswith("  failed t") for line in shown) == 50
+    assert shown[-2:] == [
+        "  ... and 950 more (each is in the progress lines and in --json)",
+        "logs: /somewhere",
+    ]

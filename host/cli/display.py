@@ -34,6 +34,8 @@ from rich.progress import (
 from rich.text import Text
 
 SLOWEST_SHOWN = 5
+FAILED_SHOWN = 50
+"""The failed tasks the summary lists: a run of 100,000 failures must still end at once."""
 OUTPUT_CHUNK = 1 << 16
 """Bytes of a task's log read at a time when its output is printed."""
 
@@ -246,8 +248,8 @@ def print_summary(
     interrupted: str | None,
     logs: str | None = None,
 ) -> None:
-    """The end of a run: the counts, the slowest tasks, every failed task with its log, and where
-    the logs are (``logs``, a sentence)."""
+    """The end of a run: the counts, the slowest tasks, the first :data:`FAILED_SHOWN` failed
+    tasks with their logs, and where the logs are (``logs``, a sentence)."""
     counts = batch.counts()
     headline = (
         f"{counts.total} task{'s' * (counts.total != 1)}: [green]{counts.succeeded} succeeded[/], "
@@ -269,9 +271,16 @@ def print_summary(
                 f"({outcome.executor})",
                 highlight=False,
             )
-    if batch.failures:
+    failures = batch.failures
+    if failures:
         console.print("failed tasks:")
-        for outcome in batch.failures:
+        for outcome in failures[:FAILED_SHOWN]:
             console.print("  " + failure_line(outcome), highlight=False)
+        if len(failures) > FAILED_SHOWN:
+            console.print(
+                f"  ... and {len(failures) - FAILED_SHOWN} more (each is in the progress lines "
+                "and in --json)",
+                highlight=False,
+            )
     if logs:
         console.print(escape(shown(logs)), highlight=False)
