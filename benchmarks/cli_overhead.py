@@ -1,18 +1,27 @@
-"""What the command line and routing cost over the Python API, as ratios measured in one run.
+"""What ``exechost run`` costs over the Python API and how it scales: ratios measured in one run.
 
-Runs the same N `true` tasks on the local executor three ways and prints the wall time of each:
+Every run is ``true`` tasks at parallelism 2 on the local executor, with logs on tmpfs
+(``/dev/shm`` when there is one), and prints:
 
-* baseline: ``exechost.load_executor("local")`` driven in this process;
-* multi: ``exechost.load_executors()`` with two local executors, the tasks routed by queue;
-* cli: ``exechost run tasks.json`` in a subprocess (interpreter start, config, display, summary).
+* throughput on 20,000 tasks: ``exechost.load_executor("local")`` driven in this process, and
+  ``exechost run tasks.jsonl`` in a subprocess (interpreter start, config, display, summary),
+  each twice in the order API, CLI, CLI, API: the CLI's ratio to the API (target >= 0.9);
+* scale: the CLI's time per task on 2,000 (median of three) and on 100,000 tasks (target: the
+  second <= 1.2x the first);
+* GNU parallel (``parallel -j2 true :::: args``) on 2,000 tasks, against the CLI on as many
+  (target >= 3x its throughput). It is not a dependency: install it for the benchmark
+  (``apt-get install -y parallel``); without it the line says ``parallel not installed``;
+* memory: the peak RSS of reading a 1,000,000-task JSON-lines file and queueing every task, as
+  ``exechost run`` does, in bytes per task (target <= 1024).
 
-Usage: ``python benchmarks/cli_overhead.py [N] [PARALLELISM]`` (defaults 500 and 4).
+Usage: ``python benchmarks/cli_overhead.py [--quick]`` (``--quick``: every count / 10).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -22,79 +31,145 @@ from pathlib import Path
 
 import exechost
 
-REPEATS = 5
+PARALLELISM = 2
+COUNTS = {"api": 20_000, "small": 2_000, "large": 100_000, "memory": 1_000_000}
+
+MEMORY_PROBE = """
+import os, resource, sys
+from exechost.cli.batch import Batch
+from exechost.cli.run import route_tasks
+from exechost.cli.taskfile import read_task_file
+from exechost.multi import load_executors
+
+executors = load_executors(log_dir=sys.argv[2])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tasks = read_task_file(sys.argv[1])
+routes = route_tasks(tasks, executors)
+executors = executors.subset(set(routes))
+executors.start()
+batch = Batch()
+for spec, name in zip(tasks, routes):
+    executors.queue_command(
+        spec.key, spec.command, spec.priority, spec.queue, spec.executor_config, executor=name
+    )
+    batch.add(spec.key)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((peak - before) * 1024 / len(tasks))
+sys.stdout.flush()
+os._exit(0)  # nothing was started: no need to fail a million queued tasks one by one
+"""
 
 
-def baseline(count: int, parallelism: int, log_dir: Path) -> float:
-    started = time.perf_counter()
-    with exechost.load_executor("local", parallelism=parallelism, log_dir=str(log_dir)) as ex:
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("EXECHOST_")}
+
+
+def write_tasks(path: Path, count: int) -> Path:
+    with path.open("w") as file:
         for n in range(count):
-            ex.queue_command(("t", n), ["true"])
-    assert len(ex.get_event_buffer()) == count
+            file.write(json.dumps({"key": ["t", n], "command": ["true"]}) + "\n")
+    return path
+
+
+def api(count: int, directory: Path) -> float:
+    started = time.perf_counter()
+    with exechost.load_executor(
+        "local", parallelism=PARALLELISM, log_dir=str(directory / "api-logs")
+    ) as executor:
+        for n in range(count):
+            executor.queue_command(("t", n), ["true"])
+    assert len(executor.get_event_buffer()) == count
     return time.perf_counter() - started
 
 
-def multi(count: int, parallelism: int, directory: Path) -> float:
-    config = directory / "exechost.toml"
-    config.write_text(
-        f"parallelism = {parallelism}\n"
-        f'[executors.local]\nlog_dir = "{directory / "a"}"\n'
-        f'[executors.other]\nbackend = "local"\nqueues = ["other"]\nlog_dir = "{directory / "b"}"\n'
-    )
-    started = time.perf_counter()
-    with exechost.load_executors(config) as executors:
-        for n in range(count):
-            executors.queue_command(("t", n), ["true"], queue="other" if n % 2 else None)
-    assert len(executors.get_event_buffer()) == count
-    return time.perf_counter() - started
-
-
-def cli(count: int, parallelism: int, directory: Path) -> float:
-    tasks = directory / "tasks.json"
-    tasks.write_text(
-        json.dumps({"tasks": [{"key": ["t", n], "command": ["true"]} for n in range(count)]})
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXECHOST_")}
+def cli(count: int, directory: Path) -> float:
+    tasks = write_tasks(directory / f"tasks-{count}.jsonl", count)
+    logs = directory / f"cli-logs-{count}"
+    command = [sys.executable, "-m", "exechost", "run", "--parallelism", str(PARALLELISM)]
     started = time.perf_counter()
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "exechost",
-            "run",
-            "--parallelism",
-            str(parallelism),
-            "--log-dir",
-            str(directory / "logs"),
-            str(tasks),
-        ],
+        [*command, "--log-dir", str(logs), str(tasks)],
         cwd=directory,
-        env=env,
-        capture_output=True,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )
     elapsed = time.perf_counter() - started
     assert result.returncode == 0, result.stderr
+    shutil.rmtree(logs)
     return elapsed
 
 
+def gnu_parallel(count: int, directory: Path) -> float | None:
+    if shutil.which("parallel") is None:
+        return None
+    arguments = directory / "parallel-args"
+    arguments.write_text("".join(f"{n}\n" for n in range(count)))
+    started = time.perf_counter()
+    subprocess.run(
+        ["parallel", "--will-cite", f"-j{PARALLELISM}", "true", "::::", str(arguments)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started
+
+
+def memory_per_task(count: int, directory: Path) -> float:
+    tasks = write_tasks(directory / f"tasks-{count}.jsonl", count)
+    probe = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(tasks), str(directory / "memory-logs")],
+        cwd=directory,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tasks.unlink()
+    return float(probe.stdout)
+
+
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 500
-    parallelism = int(sys.argv[2]) if len(sys.argv) > 2 else 4
-    ways = {"baseline": baseline, "multi": multi, "cli": cli}
-    times: dict[str, list[float]] = {name: [] for name in ways}
-    with tempfile.TemporaryDirectory() as tmp:
-        baseline(count, parallelism, Path(tmp))  # warm-up: imports, page cache
-        for repeat in range(REPEATS):  # interleaved, so that noise hits every way alike
-            for name, way in ways.items():
-                directory = Path(tmp) / f"{name}{repeat}"
-                directory.mkdir()
-                times[name].append(way(count, parallelism, directory))
-    base, routed, command = (statistics.median(times[name]) for name in ways)
-    print(f"{count} `true` tasks, parallelism {parallelism}, median of {REPEATS}")
-    print(f"  load_executor (baseline)      {base:7.2f} s  {count / base:8.0f} tasks/s")
-    print(f"  load_executors, 2 executors   {routed:7.2f} s  ratio {routed / base:5.2f}")
-    print(f"  exechost run (subprocess)     {command:7.2f} s  ratio {command / base:5.2f}")
+    scale = 10 if "--quick" in sys.argv[1:] else 1
+    counts = {name: count // scale for name, count in COUNTS.items()}
+    tmpfs = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    with tempfile.TemporaryDirectory(dir=tmpfs) as tmp:
+        directory = Path(tmp)
+        api(200, directory)  # warm-up: imports, page cache
+        # A, B, B, A: a load that rises or falls during the run weighs on both alike
+        api_time = api(counts["api"], directory)
+        cli_time = cli(counts["api"], directory) + cli(counts["api"], directory)
+        api_time = (api_time + api(counts["api"], directory)) / 2
+        cli_time /= 2
+        small = statistics.median(cli(counts["small"], directory) for _ in range(3))
+        large = cli(counts["large"], directory)
+        parallel = gnu_parallel(counts["small"], directory)
+        memory = memory_per_task(counts["memory"], directory)
+    print(f"`true` tasks, parallelism {PARALLELISM}, logs in {tmpfs or tempfile.gettempdir()}")
+    n = counts["api"]
+    print(f"  API, {n} tasks (mean of 2)   {api_time:7.2f} s  {n / api_time:7.0f} tasks/s")
+    print(
+        f"  exechost run, {n} tasks (2)  {cli_time:7.2f} s  {n / cli_time:7.0f} tasks/s  "
+        f"throughput vs API: {api_time / cli_time:.2f}x (target >= 0.9)"
+    )
+    per_small = small / counts["small"] * 1e6
+    per_large = large / counts["large"] * 1e6
+    print(f"  exechost run, {counts['small']} tasks     {small:7.2f} s  {per_small:7.0f} us/task")
+    print(
+        f"  exechost run, {counts['large']} tasks   {large:7.2f} s  {per_large:7.0f} us/task  "
+        f"vs {counts['small']}: {per_large / per_small:.2f}x (target <= 1.2)"
+    )
+    if parallel is None:
+        print("  GNU parallel: parallel not installed (apt-get install -y parallel)")
+    else:
+        print(
+            f"  GNU parallel, {counts['small']} tasks     {parallel:7.2f} s  "
+            f"exechost run's throughput vs it: {parallel / small:.1f}x (target >= 3)"
+        )
+    print(
+        f"  memory, reading and queueing {counts['memory']} tasks: {memory:.0f} bytes per task "
+        "(target <= 1024)"
+    )
 
 
 if __name__ == "__main__":

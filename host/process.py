@@ -87,19 +87,35 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.=+-]+")
 def create_log(log_dir: Path, key: TaskKey) -> tuple[Path, int]:
     """Create a new log file in ``log_dir`` for ``key`` and return it with a descriptor open on it.
 
-    The file is ``a__b__3.log`` for the key ``("a", "b", 3)``, then ``a__b__3.1.log`` and so on if
-    that one exists. The descriptor appends and is not inherited; the caller closes it.
+    The file is ``a__b__3.log`` for the key ``("a", "b", 3)``. An earlier log of that name is
+    moved aside to ``a__b__3.1.log`` (then ``.2``...): the log without a number is always the
+    newest, the numbered ones go from the oldest up. The descriptor appends and is not
+    inherited; the caller closes it.
     """
     parts = key if type(key) is tuple else (key,)
     stem = "__".join(_UNSAFE.sub("_", str(part)) for part in parts)[:200] or "task"
     path = log_dir / f"{stem}.log"
-    attempt = 0
     while True:
         try:
             return path, os.open(path, _LOG_FLAGS | os.O_EXCL, 0o644)
         except FileExistsError:
-            attempt += 1
-            path = log_dir / f"{stem}.{attempt}.log"
+            _move_aside(path, stem)
+
+
+def _move_aside(path: Path, stem: str) -> None:
+    """Give the log at ``path`` the first free numbered name (a link never overwrites)."""
+    number = 1
+    while True:
+        try:
+            os.link(path, path.with_name(f"{stem}.{number}.log"), follow_symlinks=False)
+        except FileExistsError:
+            number += 1
+            continue
+        except FileNotFoundError:  # moved aside by another host meanwhile
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
 
 
 def log_path_for(log_dir: Path, key: TaskKey) -> Path:

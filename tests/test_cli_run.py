@@ -134,9 +134,10 @@ def test_one_ad_hoc_command_after_double_dash(tmp_path, cli):
     assert result.returncode == 0, result.stderr
     logs = list((tmp_path / "out").iterdir())
     assert [log.read_text() for log in logs] == ["adhoc\n"]
-    failing = cli("run", "--", "sh", "-c", "exit 4")
+    assert result.stdout == "adhoc\n"  # grouped output: the command's, on standard output
+    failing = cli("run", "--log-dir", "out", "--", "sh", "-c", "exit 4")
     assert failing.returncode == 1
-    assert "exit status 4" in failing.stdout
+    assert "exit status 4" in failing.stderr  # the summary, on standard error
 
 
 def test_config_file_and_environment_and_options_in_precedence(tmp_path, cli):

@@ -45,16 +45,17 @@ def test_output_goes_to_a_log_file_named_in_the_info(tmp_path):
     assert Path(failed.info.log or "").read_text() == "bye\n"
 
 
-def test_a_key_run_again_gets_a_new_log_file(tmp_path):
+def test_a_key_run_again_gets_a_new_log_file_and_the_old_one_a_number(tmp_path):
     with exechost.load_executor("local", log_dir=str(tmp_path)) as executor:
         executor.queue_command("again", ["echo", "first"])
         while executor.has_task("again"):
             executor.heartbeat()
             executor.wait(0.1)
         executor.queue_command("again", ["echo", "second"])
-    logs = [Path(event.info.log or "") for event in executor.get_event_buffer().history("again")]
-    assert [log.name for log in logs] == ["again.log", "again.1.log"]
-    assert [log.read_text() for log in logs] == ["first\n", "second\n"]
+    last = Path(executor.get_event_buffer()["again"].info.log or "")
+    assert last == tmp_path.absolute() / "again.log"  # the newest log has no number
+    assert last.read_text() == "second\n"
+    assert (tmp_path / "again.1.log").read_text() == "first\n"
 
 
 def test_a_temporary_log_directory_is_made_when_none_is_given():

@@ -1,11 +1,15 @@
-"""What the CLI knows of a batch of tasks while it runs: each task's executor, state and info."""
+"""What the CLI knows of a batch of tasks while it runs, kept from events at a cost per event.
+
+Nothing here walks the tasks of the batch: the counts, the failed tasks and the slowest ones are
+updated as each task finishes, so a run of 100,000 tasks costs per task what one of 100 does.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass, field
+import heapq
+import itertools
+from dataclasses import dataclass
 
-from exechost.cli.taskfile import TaskSpec
 from exechost.events import EventBatch
 from exechost.states import TaskInfo, TaskState
 from exechost.tasks import TaskKey
@@ -16,14 +20,14 @@ def key_text(key: TaskKey) -> str:
     return "/".join(map(str, key)) if isinstance(key, tuple) else key
 
 
-@dataclass
-class TaskRecord:
-    """One task of the batch."""
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one task of the batch ended."""
 
-    spec: TaskSpec
+    key: TaskKey
     executor: str
-    state: TaskState = TaskState.QUEUED
-    info: TaskInfo = field(default_factory=TaskInfo)
+    state: TaskState
+    info: TaskInfo
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class Counts:
 
     total: int
     queued: int
+    """Waiting for a slot, including tasks waiting to be retried."""
     running: int
     succeeded: int
     failed: int
@@ -43,75 +48,89 @@ class Counts:
 
 
 class Batch:
-    """The tasks of one ``exechost run``, updated from the executors' event buffers."""
+    """The tasks of one ``exechost run``, updated from the executors' event buffers.
 
-    def __init__(self) -> None:
-        self.records: dict[TaskKey, TaskRecord] = {}
+    :param keep_outcomes: keep every task's outcome (for ``--json``); otherwise only the failed
+        and the slowest tasks are kept.
+    :param slowest: how many of the slowest tasks to keep.
+    """
 
-    def add(self, spec: TaskSpec, executor: str) -> None:
-        """Record a task queued on ``executor``."""
-        self.records[spec.key] = TaskRecord(spec, executor)
+    def __init__(self, *, keep_outcomes: bool = False, slowest: int = 5) -> None:
+        self.total = 0
+        self.succeeded = 0
+        self.failures: list[Outcome] = []
+        self.outcomes: list[Outcome] | None = [] if keep_outcomes else None
+        self._queued_order: dict[TaskKey, int] | None = {} if keep_outcomes else None
+        self._slowest: list[tuple[float, int, Outcome]] = []  # a min-heap of the slowest
+        self._keep_slowest = slowest
+        self._order = itertools.count()
 
-    def apply(self, events: EventBatch) -> list[TaskRecord]:
-        """Take in the events; return the tasks that finished, in the order they did."""
+    def add(self, key: TaskKey) -> None:
+        """Count one more task, queued."""
+        if self._queued_order is not None:
+            self._queued_order.setdefault(key, self.total)
+        self.total += 1
+
+    def apply(self, executor: str, events: EventBatch) -> list[Outcome]:
+        """Take in the events of ``executor``; return the tasks that finished, in order."""
         finished = []
         for key, (state, info) in events.transitions:
-            record = self.settle(key, state, info)
-            if state.finished:
-                finished.append(record)
+            if state.finished:  # running, or up for retry: counted from the executors
+                finished.append(self.finish(Outcome(key, executor, state, info)))
         return finished
 
-    def settle(self, key: TaskKey, state: TaskState, info: TaskInfo) -> TaskRecord:
-        """Put the task in ``state`` (from an event, or decided without running it)."""
-        record = self.records[key]
-        record.state, record.info = state, info
-        return record
+    def finish(self, outcome: Outcome) -> Outcome:
+        """Count a task as finished (from an event, or decided without running it)."""
+        if outcome.state is TaskState.SUCCESS:
+            self.succeeded += 1
+        else:
+            self.failures.append(outcome)
+        if self.outcomes is not None:
+            self.outcomes.append(outcome)
+        duration = outcome.info.duration
+        if duration is not None and self._keep_slowest:
+            entry = (duration, next(self._order), outcome)
+            if len(self._slowest) < self._keep_slowest:
+                heapq.heappush(self._slowest, entry)
+            elif duration > self._slowest[0][0]:
+                heapq.heapreplace(self._slowest, entry)
+        return outcome
 
-    def counts(self, running: Collection[TaskKey] = ()) -> Counts:
+    def counts(self, running: int = 0) -> Counts:
         """The number of tasks in each state now.
 
-        :param running: the keys the executors count as running, for the tasks whose backend
-            reported no ``running`` state (the host does not put that one in the event buffer).
+        :param running: how many tasks the executors hold as running (the host does not put
+            its own ``running`` in the event buffer, and backends need not report one).
         """
-        by_state = {state: 0 for state in TaskState}
-        for record in self.records.values():
-            state = record.state
-            if state is TaskState.UP_FOR_RETRY:
-                state = TaskState.QUEUED
-            elif state is TaskState.QUEUED and record.spec.key in running:
-                state = TaskState.RUNNING
-            by_state[state] += 1
+        failed = len(self.failures)
         return Counts(
-            total=len(self.records),
-            queued=by_state[TaskState.QUEUED],
-            running=by_state[TaskState.RUNNING],
-            succeeded=by_state[TaskState.SUCCESS],
-            failed=by_state[TaskState.FAILED],
+            total=self.total,
+            queued=max(self.total - self.succeeded - failed - running, 0),
+            running=running,
+            succeeded=self.succeeded,
+            failed=failed,
         )
 
-    def failed(self) -> list[TaskRecord]:
-        """The failed tasks, in the order they were queued."""
-        return [r for r in self.records.values() if r.state is TaskState.FAILED]
-
-    def slowest(self, count: int) -> list[TaskRecord]:
-        """The ``count`` finished tasks that took longest, slowest first."""
-        timed = [r for r in self.records.values() if r.info.duration is not None]
-        return sorted(timed, key=lambda r: r.info.duration or 0.0, reverse=True)[:count]
+    def slowest(self) -> list[Outcome]:
+        """The finished tasks that took longest, slowest first."""
+        return [outcome for _, _, outcome in sorted(self._slowest, reverse=True)]
 
     def as_json(self) -> list[dict[str, object]]:
-        """Every task's outcome, for ``--json``."""
+        """Every finished task's outcome, in the order they were queued, for ``--json``."""
+        order = self._queued_order or {}
+        outcomes = sorted(self.outcomes or (), key=lambda o: order.get(o.key, len(order)))
         return [
             {
-                "key": list(r.spec.key) if isinstance(r.spec.key, tuple) else r.spec.key,
-                "executor": r.executor,
-                "state": r.state.value,
-                "returncode": r.info.returncode,
-                "error": r.info.error,
-                "log": r.info.log,
-                "external_id": r.info.external_id,
-                "started_at": r.info.started_at,
-                "ended_at": r.info.ended_at,
-                "duration": r.info.duration,
+                "key": list(o.key) if isinstance(o.key, tuple) else o.key,
+                "executor": o.executor,
+                "state": o.state.value,
+                "returncode": o.info.returncode,
+                "error": o.info.error,
+                "log": o.info.log,
+                "external_id": o.info.external_id,
+                "started_at": o.info.started_at,
+                "ended_at": o.info.ended_at,
+                "duration": o.info.duration,
             }
-            for r in self.records.values()
+            for o in outcomes
         ]

@@ -1,15 +1,23 @@
-"""What ``exechost run`` shows: a live progress bar on a terminal, plain lines otherwise, a summary.
+"""What ``exechost run`` shows: a live progress bar on a terminal, plain lines otherwise, the
+output of each task when it ends (grouped output), and a summary.
 
-Everything goes through a :class:`rich.console.Console`, which knows whether it writes to a
-terminal and honours ``NO_COLOR``.
+The bar and the summary go through a :class:`rich.console.Console`, which knows whether it writes
+to a terminal and honours ``NO_COLOR``; the plain lines and the tasks' output are written as
+they are, after :func:`shown` has made their control characters visible. The cost of each
+update is that of the tasks that finished since the last one, never that of the whole batch.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
+import re
+import sys
+from collections.abc import Callable
 from types import TracebackType
+from typing import IO
 
-from exechost.cli.batch import Batch, Counts, TaskRecord, key_text
+from exechost.cli.batch import Batch, Counts, Outcome, key_text
 from exechost.cli.resume import ResumeOutcome, Unadopted
 from rich.console import Console
 from rich.markup import escape
@@ -27,8 +35,77 @@ from rich.progress import (
 from rich.text import Text
 
 SLOWEST_SHOWN = 5
-MAY_HAVE_RUN_SHOWN = 20
-"""The most tasks the summary names whose earlier attempt may have run (the JSON has all)."""
+FAILED_SHOWN = 50
+"""The failed tasks the summary lists: a run of 100,000 failures must still end at once."""
+OUTPUT_CHUNK = 1 << 16
+"""Bytes of a task's log read at a time when its output is printed."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or f"\\x{ord(char):02x}"
+
+
+def shown(text: str, *, lines: bool = False) -> str:
+    """``text`` with its control characters (escape sequences, carriage returns...) escaped as
+    ``\\x1b``, so that printing it cannot move the cursor or restyle the terminal.
+
+    :param lines: keep newlines and tabs, for a task's output.
+    """
+    return (_CONTROL_BUT_LINES if lines else _CONTROL).sub(_escaped, text)
+
+
+def log_location(log: str) -> str:
+    """A log's location to show: an absolute path for a file, a URL as it is."""
+    return log if "://" in log else os.path.abspath(log)
+
+
+class GroupedOutput:
+    """Prints each finished task's output whole, from its log, so that outputs never mix.
+
+    :param console: print through this console (above a live progress bar on the same terminal);
+        ``None`` to write to standard output as it is.
+    """
+
+    def __init__(self, console: Console | None = None) -> None:
+        self._console = console
+
+    def show(self, outcome: Outcome) -> None:
+        """Print the output of ``outcome``'s task, if its log is a file here."""
+        log = outcome.info.log
+        if log is None or "://" in log:
+            return
+        try:
+            file = open(log, "rb")  # noqa: SIM115 - closed below; read in chunks
+        except OSError:
+            return
+        write = self._write
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        last = "\n"
+        with file:
+            while chunk := file.read(OUTPUT_CHUNK):
+                text = shown(decoder.decode(chunk), lines=True)
+                if text:
+                    write(text)
+                    last = text[-1]
+        tail = shown(decoder.decode(b"", final=True), lines=True)
+        if tail:
+            write(tail)
+            last = tail[-1]
+        if last != "\n":
+            write("\n")
+        if self._console is None:
+            sys.stdout.flush()
+
+    def _write(self, text: str) -> None:
+        if self._console is None:
+            sys.stdout.write(text)
+        else:
+            self._console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
 
 
 class RateColumn(ProgressColumn):
@@ -48,9 +125,14 @@ def describe(counts: Counts) -> str:
 
 
 class ProgressDisplay:
-    """A live bar of finished tasks with the counts, the rate and the time left."""
+    """A live bar of finished tasks with the counts, the rate and the time left.
 
-    def __init__(self, console: Console, total: int) -> None:
+    :param output: prints a finished task's output, or ``None`` (quiet).
+    """
+
+    def __init__(
+        self, console: Console, total: int, output: Callable[[Outcome], None] | None = None
+    ) -> None:
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -61,8 +143,16 @@ class ProgressDisplay:
             TimeRemainingColumn(),
             console=console,
             transient=False,
+            redirect_stdout=False,  # the tasks' output goes where standard output is
+            redirect_stderr=False,
         )
         self._task: TaskID = self._progress.add_task("", total=total)
+        self._output = output
+
+    @property
+    def console(self) -> Console:
+        """The console the bar is drawn on."""
+        return self._progress.console
 
     def __enter__(self) -> ProgressDisplay:
         self._progress.start()
@@ -76,20 +166,30 @@ class ProgressDisplay:
     ) -> None:
         self._progress.stop()
 
-    def update(self, counts: Counts, finished: list[TaskRecord]) -> None:
-        """Show the new counts; failed tasks are printed above the bar as they fail."""
-        for record in finished:
-            if record.info.error is not None:
-                self._progress.console.print(failure_line(record), highlight=False)
-        self._progress.update(self._task, completed=counts.finished, description=describe(counts))
+    def update(self, counts: Counts, finished: list[Outcome]) -> None:
+        """Show the new counts; outputs and failures are printed above the bar as tasks end."""
+        for outcome in finished:
+            if self._output is not None:
+                self._output(outcome)
+            if outcome.info.error is not None:
+                self._progress.console.print(failure_line(outcome), highlight=False)
+        self._progress.update(
+            self._task, total=counts.total, completed=counts.finished, description=describe(counts)
+        )
 
 
 class LineDisplay:
-    """One plain line per finished task, for logs and pipes."""
+    """One plain line per finished task, for logs and pipes.
 
-    def __init__(self, console: Console, total: int) -> None:
-        self._console = console
+    :param output: prints a finished task's output, or ``None`` (quiet).
+    """
+
+    def __init__(
+        self, console: Console, total: int, output: Callable[[Outcome], None] | None = None
+    ) -> None:
+        self._file: IO[str] = console.file
         self._total = total
+        self._output = output
 
     def __enter__(self) -> LineDisplay:
         return self
@@ -102,34 +202,43 @@ class LineDisplay:
     ) -> None:
         return None
 
-    def update(self, counts: Counts, finished: list[TaskRecord]) -> None:
-        """Print a line for each task that finished."""
-        width = len(str(self._total))
+    def update(self, counts: Counts, finished: list[Outcome]) -> None:
+        """Print a line for each task that finished (after its output, if shown)."""
+        if not finished:
+            return
+        total = max(self._total, counts.total)
+        width = len(str(total))
         done = counts.finished - len(finished)
-        for record in finished:
+        lines = []
+        for outcome in finished:
             done += 1
-            duration = record.info.duration
+            if self._output is not None:
+                self._output(outcome)
+            duration = outcome.info.duration
             took = "" if duration is None else f" in {duration:.2f}s"
             line = (
-                f"[{done:>{width}}/{self._total}] {record.state.value:<7} "
-                f"{escape(key_text(record.spec.key))} ({record.executor}){took}"
+                f"[{done:>{width}}/{total}] {outcome.state.value:<7} "
+                f"{shown(key_text(outcome.key))} ({outcome.executor}){took}"
             )
-            if record.info.error is not None:
-                line += f": {escape(record.info.error)}"
-            self._console.print(line, highlight=False)
+            if outcome.info.error is not None:
+                line += f": {shown(outcome.info.error)}"
+            if self._output is not None:  # one task's output, then its line
+                self._file.write(line + "\n")
+                self._file.flush()
+            else:
+                lines.append(line + "\n")
+        if lines:
+            self._file.write("".join(lines))
+            self._file.flush()
 
 
-def log_location(log: str) -> str:
-    """A log's location to show: an absolute path for a file, a URL as it is."""
-    return log if "://" in log else os.path.abspath(log)
-
-
-def failure_line(record: TaskRecord) -> str:
+def failure_line(outcome: Outcome) -> str:
     """A failed task, its error and its log, as one line of markup."""
-    log = f" (log: {escape(log_location(record.info.log))})" if record.info.log else ""
+    log = outcome.info.log
+    where = f" (log: {escape(shown(log_location(log)))})" if log else ""
     return (
-        f"[red]failed[/] {escape(key_text(record.spec.key))} on {record.executor}: "
-        f"{escape(record.info.error or 'failed')}{log}"
+        f"[red]failed[/] {escape(shown(key_text(outcome.key)))} on {outcome.executor}: "
+        f"{escape(shown(outcome.info.error or 'failed'))}{where}"
     )
 
 
@@ -138,10 +247,12 @@ def print_summary(
     batch: Batch,
     elapsed: float,
     interrupted: str | None,
+    logs: str | None = None,
     resumed: ResumeOutcome | None = None,
 ) -> None:
-    """The end of a run: the counts, what resuming did, the slowest tasks and every failed task
-    with its log."""
+    """The end of a run: the counts, what resuming did, the slowest tasks, the first
+    :data:`FAILED_SHOWN` failed tasks with their logs, and where the logs are (``logs``, a
+    sentence)."""
     counts = batch.counts()
     headline = (
         f"{counts.total} task{'s' * (counts.total != 1)}: [green]{counts.succeeded} succeeded[/], "
@@ -156,20 +267,28 @@ def print_summary(
     console.print(headline, highlight=False)
     if resumed is not None:
         print_resumed(console, resumed)
-    slowest = batch.slowest(SLOWEST_SHOWN)
+    slowest = batch.slowest()
     if slowest and counts.total > 1:
         console.print("slowest tasks:")
-        for record in slowest:
+        for outcome in slowest:
             console.print(
-                f"  {record.info.duration or 0.0:8.2f}s  {escape(key_text(record.spec.key))} "
-                f"({record.executor})",
+                f"  {outcome.info.duration or 0.0:8.2f}s  {escape(shown(key_text(outcome.key)))} "
+                f"({outcome.executor})",
                 highlight=False,
             )
-    failed = batch.failed()
-    if failed:
+    failures = batch.failures
+    if failures:
         console.print("failed tasks:")
-        for record in failed:
-            console.print("  " + failure_line(record), highlight=False)
+        for outcome in failures[:FAILED_SHOWN]:
+            console.print("  " + failure_line(outcome), highlight=False)
+        if len(failures) > FAILED_SHOWN:
+            console.print(
+                f"  ... and {len(failures) - FAILED_SHOWN} more (each is in the progress lines "
+                "and in --json)",
+                highlight=False,
+            )
+    if logs:
+        console.print(escape(shown(logs)), highlight=False)
 
 
 def print_resumed(console: Console, resumed: ResumeOutcome) -> None:
@@ -187,11 +306,12 @@ def print_resumed(console: Console, resumed: ResumeOutcome) -> None:
             f"could adopt; it may have run ({what}, --unadopted {resumed.policy.value}):[/]",
             highlight=False,
         )
-        for attempt in resumed.may_have_run[:MAY_HAVE_RUN_SHOWN]:
+        for attempt in resumed.may_have_run[:FAILED_SHOWN]:
+            external = attempt.external_id
+            where = f", external id {escape(shown(external))}" if external else ""
             console.print(
-                f"  {escape(key_text(attempt.key))} (attempt {attempt.attempt_id}"
-                f"{f', external id {escape(attempt.external_id)}' if attempt.external_id else ''})",
+                f"  {escape(shown(key_text(attempt.key)))} (attempt {attempt.attempt_id}{where})",
                 highlight=False,
             )
-        if len(resumed.may_have_run) > MAY_HAVE_RUN_SHOWN:
-            console.print(f"  ... and {len(resumed.may_have_run) - MAY_HAVE_RUN_SHOWN} more")
+        if len(resumed.may_have_run) > FAILED_SHOWN:
+            console.print(f"  ... and {len(resumed.may_have_run) - FAILED_SHOWN} more")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,8 @@ from rich.table import Table
 USAGE_ERROR = 2
 """The exit status of a usage or configuration error."""
 
+OUTPUT_MODES = ("grouped", "quiet")
+
 CONFIG_HELP = f"""\
 configuration (the first found is used):
 {chr(10).join(f"  {n}. {place}" for n, place in enumerate(SEARCH_ORDER, 1))}
@@ -51,6 +55,7 @@ task files:
   TOML   [[tasks]] tables:  key = ["etl", "load"]  command = ["python3", "load.py"]
          optional: priority = 10, queue = "io", executor = "gpu", executor_config = {{timeout = 60}}
   JSON   {{"tasks": [{{"key": "a", "command": ["true"]}}, ...]}}
+  JSONL  one JSON task object per line, in a .jsonl file (read a line at a time)
   -      one JSON task object per line on standard input
   -- CMD ARG...   a single command, run as one task
 
@@ -125,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help="print every task's outcome as JSON on standard output (progress goes to stderr)",
+    )
+    run.add_argument(
+        "--output",
+        choices=OUTPUT_MODES,
+        help="grouped: print each task's output whole when it ends, on standard output (progress "
+        "and summary go to stderr); quiet: only in the logs. Default: grouped for `-- CMD`, "
+        "quiet for a task file",
     )
     run.add_argument(
         "--resume",
@@ -206,7 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.subparser.error("--resume needs a TASKFILE: runs are found by their task file")
     if args.command == "run" and args.resume and args.no_journal:
         args.subparser.error("--resume reads the journal: it cannot go with --no-journal")
-    human = Console(stderr=args.command == "run" and args.json, soft_wrap=True)
+    if args.command == "run":
+        if args.output is None:
+            args.output = "grouped" if command and not args.json else "quiet"
+        if args.output == "grouped" and args.json:
+            args.subparser.error("--json and --output grouped both write to standard output")
+    stdout_taken = args.command == "run" and (args.json or args.output == "grouped")
+    human = Console(stderr=stdout_taken, soft_wrap=True)
     try:
         if args.command == "run":
             return _run(args, command, human)
@@ -258,18 +276,33 @@ def _run(args: argparse.Namespace, command: list[str], console: Console) -> int:
     else:
         tasks = read_task_file(args.taskfile)
     config = _load_config(args)
-    settings = {} if args.log_dir is None else {"log_dir": args.log_dir}
-    executors = load_executors(config, journal=_journal(args, config) or False, **settings)
+    journal = _journal(args, config)
+    log_dir, temporary = args.log_dir, None
+    if log_dir is None and not any(
+        "log_dir" in config.section(name).settings for name in config.executor_names()
+    ):
+        if journal is not None:  # beside the journal, where a resumed run finds them
+            log_dir = str(journal.parent / "logs")
+        else:  # one folder for the run, removed at its end if every task succeeded
+            log_dir = temporary = tempfile.mkdtemp(prefix="exechost-logs-")
+    settings = {} if log_dir is None else {"log_dir": log_dir}
     try:
+        executors = load_executors(config, journal=journal or False, **settings)
         return run_batch(
             tasks,
             executors,
             console,
             json_output=args.json,
+            grouped=args.output == "grouped",
+            temporary_logs=temporary,
             taskfile=None if args.taskfile in (None, "-") else str(Path(args.taskfile).resolve()),
             resume_policy=Unadopted(args.unadopted) if args.resume else None,
         )
-    except exechost.BackendError as exc:
+    except BaseException as exc:  # nothing ran: the run's log folder holds nothing to keep
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+        if not isinstance(exc, exechost.BackendError):
+            raise
         _error(f"{exc}; no task ran")
         return 1
 

@@ -10,12 +10,12 @@ Every other task (never started, failed, or with a changed command) runs again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
 from exechost.attempts import Attempt
-from exechost.cli.batch import Batch
+from exechost.cli.batch import Batch, Outcome
 from exechost.cli.taskfile import TaskSpec
 from exechost.errors import ExecHostError
 from exechost.journal import Journal, JournaledTask, RunRecord
@@ -139,19 +139,20 @@ def resume(
     plan: ResumePlan,
     executors: MultiExecutor,
     batch: Batch,
-    routes: Sequence[tuple[TaskSpec, str]],
+    tasks: Mapping[TaskKey, TaskSpec],
     policy: Unadopted,
-) -> tuple[ResumeOutcome, list[tuple[TaskSpec, str]]]:
+) -> tuple[ResumeOutcome, set[TaskKey]]:
     """Carry the plan out on started executors: record the done tasks as succeeded, adopt what
     the backends can, apply ``policy`` to the rest of the unfinished attempts.
 
     :param batch: the run's tasks, every one added already.
-    :returns: the outcome, and the tasks still to queue with their executors.
+    :param tasks: the task file's tasks by key.
+    :returns: the outcome, and the keys of the tasks not to queue (done, adopted, or failed by
+        the policy).
     """
-    specs = {spec.key: spec for spec, _ in routes}
     for key, done in plan.done.items():
-        batch.settle(key, TaskState.SUCCESS, done.info)
-        _carry_over(executors, done.executor, specs[key], done.info.attempt_id)
+        batch.finish(Outcome(key, done.executor, TaskState.SUCCESS, done.info))
+        _carry_over(executors, done.executor, tasks[key], done.info.attempt_id)
     left = executors.adopt(plan.unfinished)
     outcome = ResumeOutcome(
         plan.previous.id,
@@ -169,22 +170,20 @@ def resume(
                 taken.add(attempt.key)
             elif policy is Unadopted.FAIL:
                 taken.add(attempt.key)
-                _carry_over(executors, executor, specs[attempt.key], attempt.attempt_id)
-                batch.settle(
-                    attempt.key,
-                    TaskState.FAILED,
-                    TaskInfo(
-                        error=f"not run again: its attempt {attempt.attempt_id} of run "
-                        f"{plan.previous.id} was not finished and could not be adopted; it "
-                        "may have run",
-                        external_id=attempt.external_id,
-                        attempt_id=attempt.attempt_id,
-                        attempt=attempt.number,
-                    ),
+                _carry_over(executors, executor, tasks[attempt.key], attempt.attempt_id)
+                error = (
+                    f"not run again: its attempt {attempt.attempt_id} of run {plan.previous.id} "
+                    "was not finished and could not be adopted; it may have run"
                 )
-    to_queue = [(spec, name) for spec, name in routes if spec.key not in taken]
-    outcome.rerun = len(to_queue)
-    return outcome, to_queue
+                info = TaskInfo(
+                    error=error,
+                    external_id=attempt.external_id,
+                    attempt_id=attempt.attempt_id,
+                    attempt=attempt.number,
+                )
+                batch.finish(Outcome(attempt.key, executor, TaskState.FAILED, info))
+    outcome.rerun = len(tasks) - len(taken)
+    return outcome, taken
 
 
 def _carry_over(

@@ -11,19 +11,28 @@ runs inside the heartbeat.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from exechost.cli.batch import Batch
-from exechost.cli.display import LineDisplay, ProgressDisplay, print_summary
+from exechost.cli.batch import Batch, Outcome
+from exechost.cli.display import (
+    SLOWEST_SHOWN,
+    GroupedOutput,
+    LineDisplay,
+    ProgressDisplay,
+    print_summary,
+)
 from exechost.cli.resume import ResumeError, ResumeOutcome, Unadopted, plan_resume, resume
 from exechost.cli.taskfile import TaskSpec
 from exechost.config import list_problems
 from exechost.errors import InvalidTaskError
 from exechost.multi import MultiExecutor
+from exechost.tasks import TaskKey
 from rich.console import Console
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -80,8 +89,8 @@ class StopSignals:
                 signal.signal(signum, handler)
 
 
-def route_tasks(tasks: list[TaskSpec], executors: MultiExecutor) -> list[tuple[TaskSpec, str]]:
-    """Each task and the name of the executor it routes to.
+def route_tasks(tasks: list[TaskSpec], executors: MultiExecutor) -> list[str]:
+    """The name of the executor each task routes to, in the order of ``tasks``.
 
     :raises InvalidTaskError: listing every task that names an executor not configured.
     """
@@ -89,12 +98,27 @@ def route_tasks(tasks: list[TaskSpec], executors: MultiExecutor) -> list[tuple[T
     routes = []
     for spec in tasks:
         try:
-            routes.append((spec, executors.route(spec.executor, spec.queue).name))
+            routes.append(executors.route(spec.executor, spec.queue).name)
         except InvalidTaskError as exc:
             problems.append(f"task {spec.key!r}: {exc}")
     if problems:
         raise InvalidTaskError(list_problems("invalid tasks", problems))
     return routes
+
+
+def collect(executors: MultiExecutor, batch: Batch) -> list[Outcome]:
+    """Take each executor's new events into ``batch``; the tasks that finished."""
+    finished = []
+    for name, executor in executors.executors.items():
+        finished += batch.apply(name, executor.get_event_buffer())
+    return finished
+
+
+def log_folders(executors: MultiExecutor) -> list[str]:
+    """The folders the executors' backends write logs in (those whose backend has a
+    ``log_dir``)."""
+    folders = (getattr(e.backend, "log_dir", None) for e in executors.executors.values())
+    return list(dict.fromkeys(str(folder) for folder in folders if folder is not None))
 
 
 def run_batch(
@@ -103,11 +127,16 @@ def run_batch(
     console: Console,
     *,
     json_output: bool,
+    grouped: bool = False,
+    temporary_logs: str | None = None,
     taskfile: str | None = None,
     resume_policy: Unadopted | None = None,
 ) -> int:
     """Run ``tasks`` to their end (or a stop signal) and print the summary; the exit status.
 
+    :param grouped: print each task's output whole when it ends, on standard output.
+    :param temporary_logs: the folder made for the logs of this run, removed at the end if every
+        task succeeded.
     :param taskfile: the task file's absolute path, under which the journal records the run.
     :param resume_policy: resume the journal's last run of ``taskfile`` (see
         :mod:`exechost.cli.resume`), treating unfinished attempts no backend adopts so.
@@ -116,17 +145,24 @@ def run_batch(
     """
     routes = route_tasks(tasks, executors)
     journal = executors.journal
+    by_key = {spec.key: spec for spec in tasks}
     plan = None
     if resume_policy is not None:
         if journal is None or taskfile is None:
             raise ResumeError("--resume needs a task file and the journal (journal = false is set)")
-        plan = plan_resume(journal, taskfile, {spec.key: spec for spec, _ in routes})
-    used = {name for _, name in routes} | set(plan.unfinished if plan else ())
+        plan = plan_resume(journal, taskfile, by_key)
+    used = set(routes) | set(plan.unfinished if plan else ())
     executors = executors.subset(used)  # start only the ones used
     if journal is not None:
         journal.begin_run(taskfile, resumed_from=None if plan is None else plan.previous.id)
-    batch = Batch()
-    outcome: ResumeOutcome | None = None
+    resumed: ResumeOutcome | None = None
+    not_queued: set[TaskKey] = set()
+    executors = executors.subset(set(routes))  # start only the ones used
+    batch = Batch(keep_outcomes=json_output, slowest=SLOWEST_SHOWN)
+    output: Callable[[Outcome], None] | None = None
+    if grouped:  # through the bar's console when both are on the same terminal
+        shared = console.is_terminal and sys.stdout.isatty()
+        output = GroupedOutput(console if shared else None).show
     display_class = ProgressDisplay if console.is_terminal else LineDisplay
     started = time.monotonic()
     interrupted: Interrupted | None = None
@@ -134,12 +170,14 @@ def run_batch(
         try:
             executors.start()
             stop.check()
-            with display_class(console, len(tasks)) as display:
-                for spec, name in routes:
-                    batch.add(spec, name)
+            with display_class(console, len(tasks), output) as display:
+                for spec in tasks:
+                    batch.add(spec.key)
                 if plan is not None and resume_policy is not None:
-                    outcome, routes = resume(plan, executors, batch, routes, resume_policy)
-                for spec, name in routes:
+                    resumed, not_queued = resume(plan, executors, batch, by_key, resume_policy)
+                for spec, name in zip(tasks, routes, strict=True):
+                    if spec.key in not_queued:
+                        continue
                     executors.queue_command(
                         spec.key,
                         spec.command,
@@ -150,30 +188,36 @@ def run_batch(
                         retries=spec.retries,
                         retry_delay=spec.retry_delay,
                     )
-                display.update(batch.counts(executors.running), [])
+                display.update(batch.counts(len(executors.running)), [])
                 while not executors.idle:
                     executors.heartbeat()
-                    finished = batch.apply(executors.get_event_buffer())
-                    display.update(batch.counts(executors.running), finished)
+                    finished = collect(executors, batch)
+                    display.update(batch.counts(len(executors.running)), finished)
                     with stop.raising():
                         executors.wait(POLL_INTERVAL)
                 executors.end()
-                finished = batch.apply(executors.get_event_buffer())
-                display.update(batch.counts(executors.running), finished)
+                finished = collect(executors, batch)
+                display.update(batch.counts(), finished)
         except Interrupted as exc:
             interrupted = exc
             for signum in STOP_SIGNALS:  # a second Ctrl-C must not cut the clean-up short
                 signal.signal(signum, signal.SIG_IGN)
             executors.terminate()
-            batch.apply(executors.get_event_buffer())
+            collect(executors, batch)
     elapsed = time.monotonic() - started
     counts = batch.counts()
     status = 1 if counts.failed else 0
     if interrupted is not None:
         status = 128 + interrupted.signum
-    print_summary(
-        console, batch, elapsed, None if interrupted is None else str(interrupted), outcome
-    )
+    remove_logs = temporary_logs if status == 0 else None
+    folders = log_folders(executors)
+    logs: str | None = f"logs: {', '.join(folders)}" if folders else None
+    if remove_logs is not None:
+        logs = "logs: removed, every task succeeded (--log-dir DIR keeps them)"
+    summary = str(interrupted) if interrupted is not None else None
+    print_summary(console, batch, elapsed, summary, logs, resumed)
+    if remove_logs is not None:
+        shutil.rmtree(remove_logs, ignore_errors=True)
     if json_output:
         result: dict[str, object] = {
             "tasks": batch.as_json(),
@@ -182,7 +226,7 @@ def run_batch(
             "interrupted": None if interrupted is None else str(interrupted),
             "exit_status": status,
         }
-        if outcome is not None:
-            result["resume"] = outcome.as_json()
+        if resumed is not None:
+            result["resume"] = resumed.as_json()
         print(json.dumps(result, indent=2))
     return status

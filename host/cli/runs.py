@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from exechost.cli.batch import key_text
+from exechost.cli.display import shown
 from exechost.errors import ExecHostError
 from exechost.journal import Journal, JournaledTask, RunRecord, read_journal
 from rich.console import Console
@@ -56,7 +57,7 @@ def _run_json(run: RunRecord, host_pid: int | None) -> dict[str, object]:
 
 
 def _print_runs(console: Console, path: Path, runs: list[RunRecord], host_pid: int | None) -> None:
-    console.print(f"# journal: {escape(str(path))}", highlight=False)
+    console.print(f"# journal: {escape(shown(str(path)))}", highlight=False)
     if not runs:
         console.print("no runs recorded")
         return
@@ -66,7 +67,7 @@ def _print_runs(console: Console, path: Path, runs: list[RunRecord], host_pid: i
         resumed = f", resumes run {run.resumed_from}" if run.resumed_from else ""
         console.print(
             f"run {run.id}  {started}  {run_status(run, host_pid)}{resumed}  "
-            f"{run.taskfile or '(no task file)'}  [{counts or 'no tasks'}]",
+            f"{shown(run.taskfile or '(no task file)')}  [{counts or 'no tasks'}]",
             highlight=False,
             markup=False,
         )
@@ -87,10 +88,8 @@ def _show_run(
         document = _run_json(run, host_pid) | {"task_list": [_task_json(t) for t in tasks.values()]}
         print(json.dumps(document, indent=2))
         return 0
-    console.print(
-        f"run {run.id}: {run_status(run, host_pid)}, {escape(run.taskfile or '(no task file)')}",
-        highlight=False,
-    )
+    taskfile = escape(shown(run.taskfile or "(no task file)"))
+    console.print(f"run {run.id}: {run_status(run, host_pid)}, {taskfile}", highlight=False)
     for task in tasks.values():
         info = task.info
         style = STATE_STYLES.get(task.state.value, "")
@@ -98,13 +97,13 @@ def _show_run(
         if info.returncode is not None:
             details.append(f"exit {info.returncode}")
         if info.external_id:
-            details.append(f"id {escape(info.external_id)}")
+            details.append(f"id {escape(shown(info.external_id))}")
         if info.log:
-            details.append(f"log {escape(info.log)}")
+            details.append(f"log {escape(shown(info.log))}")
         if info.error:
-            details.append(f"error: {escape(info.error)}")
+            details.append(f"error: {escape(shown(info.error))}")
         console.print(
-            f"  [{style}]{task.state.value:<12}[/] {escape(key_text(task.key))} "
+            f"  [{style}]{task.state.value:<12}[/] {escape(shown(key_text(task.key)))} "
             f"({escape(task.executor)}) {', '.join(details)}",
             highlight=False,
         )

@@ -1,17 +1,24 @@
-"""Task files: ``[[tasks]]`` in TOML, ``{"tasks": [...]}`` in JSON, or JSON lines on stdin.
+"""Task files: ``[[tasks]]`` in TOML, ``{"tasks": [...]}`` in JSON, or JSON lines (a ``.jsonl``
+file, or standard input).
 
 Each task is a table with ``key`` (a string, or an array of strings and integers) and ``command``
 (an array of strings), and optionally ``priority``, ``queue``, ``executor``,
 ``executor_config``, ``retries`` and ``retry_delay``. Every problem of a file is reported at
 once, with the task it is in.
+
+JSON lines are read a line at a time, each task checked and kept in a compact form as it is read.
+A TOML or JSON document is parsed whole first (the standard library has no streaming parser for
+either), so for a very large batch JSON lines take the least memory.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Any
 
 from exechost.config import list_problems, unknown_key_message
@@ -30,9 +37,11 @@ TASK_KEYS = (
     "retries",
     "retry_delay",
 )
+NO_CONFIG: Mapping[str, Any] = MappingProxyType({})
+"""The ``executor_config`` of every task that sets none (one shared object, not one per task)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskSpec:
     """One task to run, as a task file describes it."""
 
@@ -41,7 +50,7 @@ class TaskSpec:
     priority: int = 1
     queue: str | None = None
     executor: str | None = None
-    executor_config: Mapping[str, Any] = field(default_factory=dict)
+    executor_config: Mapping[str, Any] = field(default_factory=lambda: NO_CONFIG)
     retries: int | None = None
     """More attempts after a failed one; the executor's ``retries`` when ``None``."""
     retry_delay: float | None = None
@@ -53,8 +62,14 @@ class TaskFileError(ExecHostError, ValueError):
 
 
 def read_task_file(path: str) -> list[TaskSpec]:
-    """Read the tasks of a ``.toml`` or ``.json`` file."""
+    """Read the tasks of a ``.toml``, ``.json`` or ``.jsonl`` file."""
     file = Path(path)
+    if file.suffix == ".jsonl":
+        try:
+            with file.open(encoding="utf-8") as stream:
+                return read_json_lines(stream, path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TaskFileError(f"cannot read task file {path}: {exc}") from None
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -66,8 +81,8 @@ def read_task_file(path: str) -> list[TaskSpec]:
     else:
         raise TaskFileError(
             f"task file {path}: unknown format {file.suffix or '(no suffix)'!r}; "
-            'name it .toml ([[tasks]] tables) or .json ({"tasks": [...]}), or give - for JSON '
-            "lines on standard input"
+            'name it .toml ([[tasks]] tables), .json ({"tasks": [...]}) or .jsonl (a task '
+            "object per line), or give - for JSON lines on standard input"
         )
     if isinstance(document, dict) and set(document) == {"tasks"}:
         items = document["tasks"]
@@ -85,12 +100,14 @@ def read_task_file(path: str) -> list[TaskSpec]:
 
 
 def read_json_lines(stream: IO[str], name: str = "<stdin>") -> list[TaskSpec]:
-    """Read one JSON task object per line (blank lines are skipped)."""
-    items = []
+    """Read one JSON task object per line (blank lines are skipped), a line at a time."""
+    return parse_tasks(_json_lines(stream, name), name, "line")
+
+
+def _json_lines(stream: IO[str], name: str) -> Iterator[tuple[int, Any]]:
     for number, line in enumerate(stream, 1):
         if line.strip():
-            items.append((number, _parse_json(line, name, number)))
-    return parse_tasks(items, name, "line")
+            yield number, _parse_json(line, name, number)
 
 
 def command_task(argv: list[str]) -> TaskSpec:
@@ -133,11 +150,11 @@ def _parse_task(item: Any, place: str) -> TaskSpec:
     if problems:
         raise InvalidTaskError("\n  - ".join(problems))
     raw_key = item["key"]
-    key = tuple(raw_key) if isinstance(raw_key, list) else raw_key
+    key = tuple(map(_shared, raw_key)) if isinstance(raw_key, list) else raw_key
     try:
         check_key(key)
         check_command(key, item["command"])
-        config = dict(check_executor_config(key, item.get("executor_config")))
+        config = check_executor_config(key, item.get("executor_config")) or NO_CONFIG
     except InvalidTaskError as exc:
         raise InvalidTaskError(f"{place}: {exc}") from None
     priority = item.get("priority", 1)
@@ -149,7 +166,7 @@ def _parse_task(item: Any, place: str) -> TaskSpec:
     check_retry_policy(place, item.get("retries", 0), item.get("retry_delay", 0.0))
     return TaskSpec(
         key=key,
-        command=tuple(item["command"]),
+        command=tuple(map(sys.intern, item["command"])),
         priority=priority,
         queue=item.get("queue"),
         executor=item.get("executor"),
@@ -157,6 +174,11 @@ def _parse_task(item: Any, place: str) -> TaskSpec:
         retries=item.get("retries"),
         retry_delay=item.get("retry_delay"),
     )
+
+
+def _shared(part: Any) -> Any:
+    """A key's string part, interned: the same group name in many keys is then stored once."""
+    return sys.intern(part) if type(part) is str else part
 
 
 def _parse_json(text: str, where: str, first_line: int = 1) -> Any:

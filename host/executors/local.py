@@ -71,10 +71,11 @@ class LocalSettings(LogSettings):
 
 
 def make_log_dir(settings: LogSettings) -> Path:
-    """The settings' log directory, created if needed, or a new temporary one."""
+    """The settings' log directory as an absolute path, created if needed, or a new temporary
+    one."""
     if settings.log_dir is None:
-        return Path(tempfile.mkdtemp(prefix="exechost-logs-"))
-    path = Path(settings.log_dir)
+        return Path(tempfile.mkdtemp(prefix="exechost-logs-")).absolute()
+    path = Path(settings.log_dir).absolute()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
