@@ -48,9 +48,7 @@ def heartbeat_seconds(queued: int, heartbeats: int, parallelism: int = 32) -> fl
     return sorted(times)[len(times) // 2]
 
 
-def seconds_per_task(
-    tasks: int, parallelism: int = 32, journal: Journal | None = None
-) -> float:
+def seconds_per_task(tasks: int, parallelism: int = 32, journal: Journal | None = None) -> float:
     """Wall time per task, queue to event: queue_command, heartbeats, get_event_buffer, and the
     journal's writes when one is given (the last one by ``end``, included)."""
     executor = exechost.load_executor(

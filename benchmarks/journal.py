@@ -8,7 +8,6 @@ from pathlib import Path
 
 import bookkeeping
 import throughput
-
 from exechost.journal import open_journal
 
 
@@ -35,7 +34,8 @@ def seconds_per_task(tasks: int, journal: bool) -> float:
     """Host overhead per task (as :func:`bookkeeping.seconds_per_task`), journal on or off."""
     if not journal:
         return bookkeeping.seconds_per_task(tasks)
-    with tempfile.TemporaryDirectory(prefix="exechost-bench-") as scratch:
-        with open_journal(Path(scratch) / "journal.sqlite") as opened:
-            return bookkeeping.seconds_per_task(tasks, journal=opened)
-
+    with (
+        tempfile.TemporaryDirectory(prefix="exechost-bench-") as scratch,
+        open_journal(Path(scratch) / "journal.sqlite") as opened,
+    ):
+        return bookkeeping.seconds_per_task(tasks, journal=opened)

@@ -306,7 +306,9 @@ class Journal:
     @property
     def pending(self) -> bool:
         """Whether anything recorded is not written yet."""
-        return bool(self._tasks or self._attempts or self._pointers or self._updates or self._events)
+        return bool(
+            self._tasks or self._attempts or self._pointers or self._updates or self._events
+        )
 
     def commit(self) -> None:
         """Write everything recorded since the last commit, in one transaction."""
