@@ -222,8 +222,9 @@ class Journal:
     def record_task(self, executor: str, task: QueuedTask, attempt_id: str | None = None) -> None:
         """Remember that ``task`` was queued on ``executor`` (and, for an adopted task, that its
         latest attempt is ``attempt_id``)."""
-        row = [
-            next(self._task_ids),
+        task_id = next(self._task_ids)
+        row: list[Any] = [
+            task_id,
             key_to_text(task.key),
             executor,
             _encode(task.command),
@@ -237,7 +238,7 @@ class Journal:
         with self._lock:
             self._tasks.append(row)
             self._pending_tasks[task.key] = row
-            self._task_rows[task.key] = row[0]
+            self._task_rows[task.key] = task_id
 
     def record_attempt(self, key: TaskKey, attempt_id: str, number: int, started_at: float) -> None:
         """Remember that an attempt at ``key`` (queued with :meth:`record_task`) is about to be

@@ -613,7 +613,7 @@ class ExecutorConformance:
                     executor.queue_command(attempt.key, attempt.command)
                 for key, task in journaled.items():
                     if task.attempt is None:
-                        executor.queue_command(key, sh(_MARK_RUN, scratch_dir, key, seconds))
+                        executor.queue_command(key, sh(_MARK_RUN, scratch_dir, str(key), seconds))
                 self.drive(executor, lambda: executor.idle, "the end of the adopted tasks", 30)
             events = executor.get_event_buffer()
         ended = {key for key, task in journaled.items() if task.state.finished} | set(events)
