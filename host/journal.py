@@ -18,12 +18,11 @@ import contextlib
 import fcntl
 import itertools
 import json
-import operator
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,17 +97,23 @@ _INSERT_TASK = "INSERT INTO tasks VALUES (?, {run_id:d}, ?, ?, ?, ?, ?, ?, ?, ?,
 _INSERT_ATTEMPT = "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _POINT_TASK = "UPDATE tasks SET attempt_id = ? WHERE id = ?"
 _UPDATE_ATTEMPT = (
-    "UPDATE attempts SET state = ?, external_id = coalesce(?, external_id), "
+    "UPDATE attempts SET state = coalesce(?, state), external_id = coalesce(?, external_id), "
     "ended_at = coalesce(?, ended_at), returncode = coalesce(?, returncode), "
     "error = coalesce(?, error), log = coalesce(?, log) WHERE id = ?"
 )
-_SET_EXTERNAL_ID = "UPDATE attempts SET external_id = ? WHERE id = ?"
 _INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?)"
 
-# the columns of a pending attempts row (see _INSERT_ATTEMPT) that later reports fill in
-_STATE, _EXTERNAL_ID, _ENDED_AT, _RETURNCODE, _ERROR, _LOG = 3, 4, 6, 7, 8, 9
+# the columns of an attempts row (see _INSERT_ATTEMPT) that later reports fill in, and where
+# they are in a row of _UPDATE_ATTEMPT
+_REPORTED = ((3, 0), (4, 1), (6, 2), (7, 3), (8, 4), (9, 5))
 
 _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_string = json.encoder.encode_basestring_ascii  # one str as JSON, in C
+
+
+def _strings(values: Sequence[str]) -> str:
+    """A sequence of strings as a JSON array (what ``json.dumps`` writes, faster)."""
+    return f"[{','.join(map(_string, values))}]"
 
 
 class JournalError(ExecHostError):
@@ -117,7 +122,10 @@ class JournalError(ExecHostError):
 
 def key_to_text(key: TaskKey) -> str:
     """A key as the journal stores it: JSON, so ``"1"`` and ``(1,)`` stay apart."""
-    return _encode(list(key) if isinstance(key, tuple) else key)
+    if type(key) is str:
+        return _string(key)
+    # a tuple of strs and ints (exechost.tasks.check_key)
+    return f"[{','.join(_string(p) if type(p) is str else str(p) for p in key)}]"
 
 
 def key_from_text(text: str) -> TaskKey:
@@ -178,7 +186,7 @@ class Journal:
         self._pending_tasks: dict[TaskKey, list[Any]] = {}
         self._attempts: dict[str, list[Any]] = {}
         self._pointers: list[tuple[str, int]] = []
-        self._updates: list[tuple[Any, ...]] = []
+        self._updates: dict[str, list[Any]] = {}
         self._events: list[tuple[str, str, float]] = []
 
     def __enter__(self) -> Journal:
@@ -227,7 +235,7 @@ class Journal:
             task_id,
             key_to_text(task.key),
             executor,
-            _encode(task.command),
+            _strings(task.command),
             task.priority,
             task.queue,
             _encode(task.executor_config) if task.executor_config else "{}",
@@ -266,43 +274,40 @@ class Journal:
 
     def record_state(self, attempt_id: str, state: TaskState, info: TaskInfo, at: float) -> None:
         """Remember that the attempt is now in ``state``, with ``info``."""
+        reported = (
+            state.value,
+            info.external_id,
+            info.ended_at,
+            info.returncode,
+            info.error,
+            info.log,
+        )
         with self._lock:
             if not state.finished:  # the end's time is the attempt's ended_at
                 self._events.append((attempt_id, state.value, at))
-            pending = self._attempts.get(attempt_id)
-            if pending is None:
-                self._updates.append(
-                    (
-                        _UPDATE_ATTEMPT,
-                        state.value,
-                        info.external_id,
-                        info.ended_at,
-                        info.returncode,
-                        info.error,
-                        info.log,
-                        attempt_id,
-                    )
-                )
-                return
-            pending[_STATE] = state.value
-            for column, value in (
-                (_EXTERNAL_ID, info.external_id),
-                (_ENDED_AT, info.ended_at),
-                (_RETURNCODE, info.returncode),
-                (_ERROR, info.error),
-                (_LOG, info.log),
-            ):
-                if value is not None:
-                    pending[column] = value
+            self._merge(attempt_id, reported)
 
     def record_external_id(self, attempt_id: str, external_id: str) -> None:
         """Remember the backend's id for the attempt (its state is left as it is)."""
         with self._lock:
-            pending = self._attempts.get(attempt_id)
-            if pending is None:
-                self._updates.append((_SET_EXTERNAL_ID, external_id, attempt_id))
-            else:
-                pending[_EXTERNAL_ID] = external_id
+            self._merge(attempt_id, (None, external_id, None, None, None, None))
+
+    def _merge(self, attempt_id: str, reported: tuple[Any, ...]) -> None:
+        """Fold what was reported into the attempt's pending row or pending update (under the
+        lock): one row write per attempt and commit."""
+        row = self._attempts.get(attempt_id)
+        if row is not None:
+            for column, index in _REPORTED:
+                if reported[index] is not None:
+                    row[column] = reported[index]
+            return
+        update = self._updates.get(attempt_id)
+        if update is None:
+            self._updates[attempt_id] = [*reported, attempt_id]
+            return
+        for index, value in enumerate(reported):
+            if value is not None:
+                update[index] = value
 
     @property
     def pending(self) -> bool:
@@ -320,7 +325,7 @@ class Journal:
                 tasks, attempts, pointers = self._tasks, self._attempts, self._pointers
                 updates, events = self._updates, self._events
                 self._tasks, self._attempts, self._pointers = [], {}, []
-                self._updates, self._events = [], []
+                self._updates, self._events = {}, []
                 self._pending_tasks = {}
             if tasks and self.run_id is None:  # tasks queued on an executor never started
                 self.begin_run()
@@ -332,9 +337,8 @@ class Journal:
                     db.executemany(_INSERT_ATTEMPT, attempts.values())
                 if pointers:
                     db.executemany(_POINT_TASK, pointers)
-                # consecutive updates of one kind go in one executemany, in recorded order
-                for statement, rows in itertools.groupby(updates, key=operator.itemgetter(0)):
-                    db.executemany(statement, [row[1:] for row in rows])
+                if updates:
+                    db.executemany(_UPDATE_ATTEMPT, updates.values())
                 if events:
                     db.executemany(_INSERT_EVENT, events)
 
