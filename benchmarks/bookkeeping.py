@@ -9,6 +9,7 @@ from typing import Any
 
 import exechost
 from exechost import hookimpl
+from exechost.journal import Journal
 
 COMMAND = ["true"]
 
@@ -47,9 +48,12 @@ def heartbeat_seconds(queued: int, heartbeats: int, parallelism: int = 32) -> fl
     return sorted(times)[len(times) // 2]
 
 
-def seconds_per_task(tasks: int, parallelism: int = 32) -> float:
-    """Wall time per task, queue to event: queue_command, heartbeats, get_event_buffer."""
-    executor = exechost.load_executor(InstantBackend(), parallelism=parallelism)
+def seconds_per_task(tasks: int, parallelism: int = 32, journal: Journal | None = None) -> float:
+    """Wall time per task, queue to event: queue_command, heartbeats, get_event_buffer, and the
+    journal's writes when one is given (the last one by ``end``, included)."""
+    executor = exechost.load_executor(
+        InstantBackend(), parallelism=parallelism, journal=journal or False
+    )
     executor.start()
     keys = [("task", number) for number in range(tasks)]
     began = time.perf_counter()
@@ -58,8 +62,8 @@ def seconds_per_task(tasks: int, parallelism: int = 32) -> float:
     while executor.queued_tasks:
         executor.heartbeat()
     events = executor.get_event_buffer()
-    elapsed = time.perf_counter() - began
     executor.end()
+    elapsed = time.perf_counter() - began
     if len(events) != tasks:
         raise RuntimeError(f"instant backend: {len(events)} events for {tasks} tasks")
     return elapsed / tasks

@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bookkeeping
+import journal
 import throughput
 
 
@@ -30,10 +31,11 @@ class Scale:
     heartbeats: int
     overhead_tasks: int
     memory_tasks: int
+    journal_batches: tuple[int, ...]
 
 
-FULL = Scale(2_000, 5, 1_000, 100_000, 301, 100_000, 100_000)
-QUICK = Scale(100, 1, 100, 2_000, 21, 2_000, 2_000)
+FULL = Scale(2_000, 5, 1_000, 100_000, 301, 100_000, 100_000, (2_000, 20_000, 100_000))
+QUICK = Scale(100, 1, 100, 2_000, 21, 2_000, 2_000, (200, 2_000))
 
 
 def verdict(ok: bool) -> str:
@@ -84,6 +86,22 @@ def main(argv: list[str] | None = None) -> int:
     memory = bookkeeping.bytes_per_queued_task(scale.memory_tasks)
     print(f"\n4. memory per queued task ({scale.memory_tasks} queued, 4-word argv, tuple key)")
     print(f"   {memory:.0f} bytes per task")
+
+    print(
+        f"\n5. the journal: {scale.tasks} `true` tasks on local, off and on, best of {scale.rounds}"
+    )
+    rates = journal.local_rates(scale.tasks, parallelism, scale.rounds)
+    off, on = max(rates[False]), max(rates[True])
+    print(f"   off {off:8.0f} tasks/s, on {on:8.0f} tasks/s")
+    print(f"   on / off: {on / off:.2f}x (target >= 0.9x: {verdict(on >= 0.9 * off)})")
+    print("   host overhead per task with the journal, instant backend (without it, for scale)")
+    for tasks in scale.journal_batches:
+        without = journal.seconds_per_task(tasks, journal=False)
+        with_journal = journal.seconds_per_task(tasks, journal=True)
+        print(
+            f"   {tasks:>7} tasks: {with_journal * 1e6:6.1f} us with, {without * 1e6:6.1f} us "
+            f"without (target <= 40 us: {verdict(with_journal <= 40e-6)})"
+        )
     return 0
 
 

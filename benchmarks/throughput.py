@@ -21,8 +21,12 @@ COMMAND = ["true"]
 Peer = Callable[[int, int, Path], None]
 
 
-def run_local_executor(tasks: int, parallelism: int, log_dir: Path) -> None:
-    with exechost.load_executor("local", parallelism=parallelism, log_dir=str(log_dir)) as executor:
+def run_local_executor(
+    tasks: int, parallelism: int, log_dir: Path, journal: Path | bool = False
+) -> None:
+    with exechost.load_executor(
+        "local", parallelism=parallelism, log_dir=str(log_dir), journal=journal
+    ) as executor:
         for number in range(tasks):
             executor.queue_command(str(number), COMMAND)
     events = executor.get_event_buffer()

@@ -222,7 +222,7 @@ class Executor(LifecycleContext):
         try:
             self.hooks.hook.executor_start(executor=self)
         except Exception as exc:
-            self.phase = Phase.ENDED
+            self._close("not started")
             who = self.hooks.culprit("executor_start", exc)
             raise BackendError(
                 f"executor {self.name!r} could not start: backend {who} raised "
@@ -272,9 +272,11 @@ class Executor(LifecycleContext):
             raise InvalidTaskError(f"task {key!r}: queue must be a str or None, got {queue!r}")
         config = check_executor_config(key, executor_config)
         check_task_options(self.capabilities, key, config, self.name)
-        retries = self.retries if retries is None else retries
-        retry_delay = self.retry_delay if retry_delay is None else retry_delay
-        if retries or retry_delay:
+        if retries is None and retry_delay is None:  # the executor's, checked when it was made
+            retries, retry_delay = self.retries, self.retry_delay
+        else:
+            retries = self.retries if retries is None else retries
+            retry_delay = self.retry_delay if retry_delay is None else retry_delay
             check_retry_policy(f"task {key!r}", retries, retry_delay)
         if self.has_task(key):
             where = "queued" if key in self._queue else "running"
@@ -318,7 +320,7 @@ class Executor(LifecycleContext):
         journal = self.journal
         if journal is not None:
             for task, attempt_id in launching:
-                journal.record_attempt(self.name, task.key, attempt_id, task.attempt, now)
+                journal.record_attempt(task.key, attempt_id, task.attempt, now)
             journal.commit()
         for task, attempt_id in launching:
             self._launch(task, attempt_id, now)
@@ -407,6 +409,7 @@ class Executor(LifecycleContext):
                         f"task {attempt.key!r} is already queued or running on executor "
                         f"{self.name!r}; it cannot be adopted too"
                     )
+            adopted = {}
             for attempt in attempts:
                 self._running[attempt.key] = TaskInfo(
                     external_id=attempt.external_id,
@@ -414,7 +417,7 @@ class Executor(LifecycleContext):
                     attempt_id=attempt.attempt_id,
                     attempt=attempt.number,
                 )
-                self._handed[attempt.key] = QueuedTask(
+                self._handed[attempt.key] = adopted[attempt.attempt_id] = QueuedTask(
                     attempt.key,
                     attempt.command,
                     1,
@@ -441,11 +444,11 @@ class Executor(LifecycleContext):
                     del self._running[attempt.key]
                     del self._handed[attempt.key]
                     left.append(attempt)
-        if self.journal is not None:
-            dropped = {attempt.attempt_id for attempt in left}
-            for attempt in attempts:
-                if attempt.attempt_id not in dropped:
-                    self.journal.record_pointer(attempt.key, attempt.attempt_id)
+        if self.journal is not None:  # this run's rows of the tasks it now tracks
+            for attempt in left:
+                del adopted[attempt.attempt_id]
+            for attempt_id, task in adopted.items():
+                self.journal.record_task(self.name, task, attempt_id)
         return left
 
     # -- reports from the backend (thread-safe) ---------------------------------------------

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,17 @@ from exechost.tasks import QueuedTask, TaskKey
 DEFAULT_JOURNAL = Path(".exechost") / "journal.sqlite"
 """Where ``exechost run`` keeps its journal, relative to the working directory."""
 
-SCHEMA_VERSION = 1
-"""The version of the journal's tables; a journal with a higher one is refused."""
+SCHEMA_VERSION = 2
+"""The version of the journal's tables; a journal with another one is refused (1 was the first
+draft: UUIDv4-keyed rows and a row per event, too slow for large batches)."""
 
 APPLICATION_ID = 0x45584A31
 """SQLite's ``application_id`` of an exechost journal (``EXJ1``), to recognise other databases."""
 
+# Every btree below grows at its end, so that a commit touches few pages whatever the journal's
+# size: task rows get increasing rowids, attempt ids are time-ordered (new_attempt_id), events
+# are appended. An attempt's first state change (running, when handed to its backend) and its
+# last (its end) are its row's started_at and ended_at; events holds those in between.
 _SCHEMA = """
 CREATE TABLE runs (
     id INTEGER PRIMARY KEY,
@@ -54,6 +60,7 @@ CREATE TABLE runs (
 );
 CREATE INDEX runs_by_taskfile ON runs (taskfile, id);
 CREATE TABLE tasks (
+    id INTEGER PRIMARY KEY,
     run_id INTEGER NOT NULL REFERENCES runs (id),
     key TEXT NOT NULL,
     executor TEXT NOT NULL,
@@ -63,23 +70,21 @@ CREATE TABLE tasks (
     options TEXT NOT NULL,
     retries INTEGER NOT NULL,
     retry_delay REAL NOT NULL,
-    attempt_id TEXT,
-    PRIMARY KEY (run_id, key)
-) WITHOUT ROWID;
+    attempt_id TEXT
+);
+CREATE INDEX tasks_by_run ON tasks (run_id);
 CREATE TABLE attempts (
     id TEXT PRIMARY KEY,
-    run_id INTEGER NOT NULL REFERENCES runs (id),
-    key TEXT NOT NULL,
-    executor TEXT NOT NULL,
+    task_id INTEGER NOT NULL REFERENCES tasks (id),
     number INTEGER NOT NULL,
     state TEXT NOT NULL,
     external_id TEXT,
-    started_at REAL,
+    started_at REAL NOT NULL,
     ended_at REAL,
     returncode INTEGER,
     error TEXT,
     log TEXT
-);
+) WITHOUT ROWID;
 CREATE TABLE events (
     attempt_id TEXT NOT NULL,
     state TEXT NOT NULL,
@@ -88,18 +93,27 @@ CREATE TABLE events (
 CREATE INDEX events_by_attempt ON events (attempt_id);
 """
 
-_INSERT_TASK = "INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_ATTEMPT = (
-    "INSERT INTO attempts (id, run_id, key, executor, number, state, started_at) "
-    "VALUES (?, ?, ?, ?, ?, 'running', ?)"
-)
-_POINT_TASK = "UPDATE tasks SET attempt_id = ? WHERE run_id = ? AND key = ?"
+_INSERT_TASK = "INSERT INTO tasks VALUES (?, {run_id:d}, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_ATTEMPT = "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_POINT_TASK = "UPDATE tasks SET attempt_id = ? WHERE id = ?"
 _UPDATE_ATTEMPT = (
     "UPDATE attempts SET state = coalesce(?, state), external_id = coalesce(?, external_id), "
     "ended_at = coalesce(?, ended_at), returncode = coalesce(?, returncode), "
     "error = coalesce(?, error), log = coalesce(?, log) WHERE id = ?"
 )
 _INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?)"
+
+# the columns of an attempts row (see _INSERT_ATTEMPT) that later reports fill in, and where
+# they are in a row of _UPDATE_ATTEMPT
+_REPORTED = ((3, 0), (4, 1), (6, 2), (7, 3), (8, 4), (9, 5))
+
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_string = json.encoder.encode_basestring_ascii  # one str as JSON, in C
+
+
+def _strings(values: Sequence[str]) -> str:
+    """A sequence of strings as a JSON array (what ``json.dumps`` writes, faster)."""
+    return f"[{','.join(map(_string, values))}]"
 
 
 class JournalError(ExecHostError):
@@ -108,7 +122,10 @@ class JournalError(ExecHostError):
 
 def key_to_text(key: TaskKey) -> str:
     """A key as the journal stores it: JSON, so ``"1"`` and ``(1,)`` stay apart."""
-    return json.dumps(list(key) if isinstance(key, tuple) else key)
+    if type(key) is str:
+        return _string(key)
+    # a tuple of strs and ints (exechost.tasks.check_key)
+    return f"[{','.join(_string(p) if type(p) is str else str(p) for p in key)}]"
 
 
 def key_from_text(text: str) -> TaskKey:
@@ -147,9 +164,11 @@ class JournaledTask:
 
 
 class Journal:
-    """An open journal, locked for this host. Use :func:`open_journal` to make one.
+    """An open journal, locked for this host. Use :func:`open_journal` to make one; it is a
+    context manager that closes it.
 
-    The ``record_*`` methods are thread-safe and only remember; :meth:`commit` writes.
+    The ``record_*`` methods are thread-safe and only remember; :meth:`commit` writes. What is
+    recorded before a commit is merged into as few row writes as it can be.
     """
 
     def __init__(self, path: Path, connection: sqlite3.Connection, lock_fd: int | None) -> None:
@@ -158,12 +177,24 @@ class Journal:
         """The run being recorded, once :meth:`begin_run` was called."""
         self._db = connection
         self._lock_fd = lock_fd
-        self._lock = threading.Lock()
-        self._tasks: list[tuple[Any, ...]] = []
-        self._attempts: list[tuple[Any, ...]] = []
-        self._pointers: list[tuple[Any, ...]] = []
-        self._updates: list[tuple[Any, ...]] = []
-        self._events: list[tuple[Any, ...]] = []
+        self._closed = False
+        self._lock = threading.Lock()  # the pending rows
+        self._writing = threading.Lock()  # the connection
+        last_task = connection.execute("SELECT max(id) FROM tasks").fetchone()[0]
+        self._task_ids = itertools.count((last_task or 0) + 1)
+        self._task_rows: dict[TaskKey, int] = {}  # this run's latest task row of each key
+        self._tasks: list[list[Any]] = []
+        self._pending_tasks: dict[TaskKey, list[Any]] = {}
+        self._attempts: dict[str, list[Any]] = {}
+        self._pointers: list[tuple[str, int]] = []
+        self._updates: dict[str, list[Any]] = {}
+        self._events: list[tuple[str, str, float]] = []
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- a run -------------------------------------------------------------------------------
 
@@ -197,88 +228,120 @@ class Journal:
 
     # -- recording (any thread) --------------------------------------------------------------
 
-    def record_task(self, executor: str, task: QueuedTask) -> None:
-        """Remember that ``task`` was queued on ``executor``."""
-        row = (
-            self.run_id,
+    def record_task(self, executor: str, task: QueuedTask, attempt_id: str | None = None) -> None:
+        """Remember that ``task`` was queued on ``executor`` (and, for an adopted task, that its
+        latest attempt is ``attempt_id``)."""
+        task_id = next(self._task_ids)
+        row: list[Any] = [
+            task_id,
             key_to_text(task.key),
             executor,
-            json.dumps(list(task.command)),
+            _strings(task.command),
             task.priority,
             task.queue,
-            json.dumps(dict(task.executor_config), default=str),
+            _encode(task.executor_config) if task.executor_config else "{}",
             task.retries,
             task.retry_delay,
-            None,
-        )
+            attempt_id,
+        ]
         with self._lock:
             self._tasks.append(row)
+            self._pending_tasks[task.key] = row
+            self._task_rows[task.key] = task_id
 
-    def record_attempt(
-        self, executor: str, key: TaskKey, attempt_id: str, number: int, started_at: float
-    ) -> None:
-        """Remember that an attempt at ``key`` is about to be handed to ``executor``."""
-        text = key_to_text(key)
+    def record_attempt(self, key: TaskKey, attempt_id: str, number: int, started_at: float) -> None:
+        """Remember that an attempt at ``key`` (queued with :meth:`record_task`) is about to be
+        handed to its backend: its ``running`` from ``started_at``."""
         with self._lock:
-            self._attempts.append((attempt_id, self.run_id, text, executor, number, started_at))
-            self._pointers.append((attempt_id, self.run_id, text))
-            self._events.append((attempt_id, TaskState.RUNNING.value, started_at))
-
-    def record_pointer(self, key: TaskKey, attempt_id: str) -> None:
-        """Remember that ``key``'s latest attempt in this run is ``attempt_id`` (an adopted or
-        skipped one from an earlier run)."""
-        with self._lock:
-            self._pointers.append((attempt_id, self.run_id, key_to_text(key)))
+            task = self._pending_tasks.get(key)
+            if task is not None:
+                task[-1] = attempt_id
+                task_id = task[0]
+            else:
+                task_id = self._task_rows[key]
+                self._pointers.append((attempt_id, task_id))
+            self._attempts[attempt_id] = [
+                attempt_id,
+                task_id,
+                number,
+                TaskState.RUNNING.value,
+                None,
+                started_at,
+                None,
+                None,
+                None,
+                None,
+            ]
 
     def record_state(self, attempt_id: str, state: TaskState, info: TaskInfo, at: float) -> None:
         """Remember that the attempt is now in ``state``, with ``info``."""
-        row = (
+        reported = (
             state.value,
             info.external_id,
             info.ended_at,
             info.returncode,
             info.error,
             info.log,
-            attempt_id,
         )
         with self._lock:
-            self._updates.append(row)
-            self._events.append((attempt_id, state.value, at))
+            if not state.finished:  # the end's time is the attempt's ended_at
+                self._events.append((attempt_id, state.value, at))
+            self._merge(attempt_id, reported)
 
     def record_external_id(self, attempt_id: str, external_id: str) -> None:
-        """Remember the backend's id for the attempt, leaving its state as it is (the backend may
-        have reported its end already)."""
+        """Remember the backend's id for the attempt (its state is left as it is)."""
         with self._lock:
-            self._updates.append((None, external_id, None, None, None, None, attempt_id))
+            self._merge(attempt_id, (None, external_id, None, None, None, None))
+
+    def _merge(self, attempt_id: str, reported: tuple[Any, ...]) -> None:
+        """Fold what was reported into the attempt's pending row or pending update (under the
+        lock): one row write per attempt and commit."""
+        row = self._attempts.get(attempt_id)
+        if row is not None:
+            for column, index in _REPORTED:
+                if reported[index] is not None:
+                    row[column] = reported[index]
+            return
+        update = self._updates.get(attempt_id)
+        if update is None:
+            self._updates[attempt_id] = [*reported, attempt_id]
+            return
+        for index, value in enumerate(reported):
+            if value is not None:
+                update[index] = value
 
     @property
     def pending(self) -> bool:
         """Whether anything recorded is not written yet."""
-        return bool(self._tasks or self._attempts or self._pointers or self._updates)
+        return bool(
+            self._tasks or self._attempts or self._pointers or self._updates or self._events
+        )
 
     def commit(self) -> None:
         """Write everything recorded since the last commit, in one transaction."""
-        with self._lock:
-            if not self.pending and not self._events:
-                return
-            batches = (
-                (_INSERT_TASK, self._tasks),
-                (_INSERT_ATTEMPT, self._attempts),
-                (_POINT_TASK, self._pointers),
-                (_UPDATE_ATTEMPT, self._updates),
-                (_INSERT_EVENT, self._events),
-            )
-            self._tasks, self._attempts, self._pointers, self._updates, self._events = (
-                [],
-                [],
-                [],
-                [],
-                [],
-            )
+        with self._writing:
+            with self._lock:
+                if not self.pending:
+                    return
+                tasks, attempts, pointers = self._tasks, self._attempts, self._pointers
+                updates, events = self._updates, self._events
+                self._tasks, self._attempts, self._pointers = [], {}, []
+                self._updates, self._events = {}, []
+                self._pending_tasks = {}
+            if tasks and self.run_id is None:  # tasks queued on an executor never started
+                self.begin_run()
             with self._transaction():
-                for statement, rows in batches:
-                    if rows:
-                        self._db.executemany(statement, rows)
+                db = self._db
+                if tasks:
+                    db.executemany(_INSERT_TASK.format(run_id=self.run_id), tasks)
+                if attempts:
+                    db.executemany(_INSERT_ATTEMPT, attempts.values())
+                if pointers:
+                    db.executemany(_POINT_TASK, pointers)
+                if updates:
+                    db.executemany(_UPDATE_ATTEMPT, updates.values())
+                if events:
+                    db.executemany(_INSERT_EVENT, events)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -329,10 +392,11 @@ class Journal:
         for row in self._db.execute(
             "SELECT t.key, t.executor, t.command, t.queue, t.options, a.id, a.number, a.state, "
             "a.external_id, a.started_at, a.ended_at, a.returncode, a.error, a.log "
-            "FROM tasks t LEFT JOIN attempts a ON a.id = t.attempt_id WHERE t.run_id = ?",
+            "FROM tasks t LEFT JOIN attempts a ON a.id = t.attempt_id WHERE t.run_id = ? "
+            "ORDER BY t.id",
             (run_id,),
-        ):
-            (text, executor, command, queue, options, attempt_id, number, state) = row[:8]
+        ).fetchall():
+            text, executor, command, queue, options, attempt_id, number, state = row[:8]
             external_id, started_at, ended_at, returncode, error, log = row[8:]
             key = key_from_text(text)
             attempt = None
@@ -355,17 +419,45 @@ class Journal:
             )
         return found
 
-    def history(self, attempt_id: str) -> list[tuple[TaskState, float]]:
-        """Every state change of an attempt, with its time, oldest first."""
+    def attempt_ids(self, run_id: int, key: TaskKey) -> list[str]:
+        """The ids of every attempt at ``key`` in the run (adopted ones too), oldest first."""
         return [
-            (TaskState(state), at)
-            for state, at in self._db.execute(
-                "SELECT state, at FROM events WHERE attempt_id = ? ORDER BY rowid", (attempt_id,)
+            row[0]
+            for row in self._db.execute(
+                "SELECT a.id FROM attempts a WHERE a.task_id IN "
+                "(SELECT id FROM tasks WHERE run_id = ? AND key = ?) OR a.id IN "
+                "(SELECT attempt_id FROM tasks WHERE run_id = ? AND key = ?) "
+                "ORDER BY a.number, a.started_at",
+                (run_id, key_to_text(key)) * 2,
             )
         ]
 
+    def history(self, attempt_id: str) -> list[tuple[TaskState, float]]:
+        """Every state change of an attempt, with its time, oldest first: ``running`` when it was
+        handed to its backend, each change its backend reported, and its end."""
+        found = self._db.execute(
+            "SELECT state, started_at, ended_at FROM attempts WHERE id = ?", (attempt_id,)
+        ).fetchone()
+        if found is None:
+            return []
+        state, started_at, ended_at = TaskState(found[0]), found[1], found[2]
+        changes = [(TaskState.RUNNING, started_at)]
+        changes += [
+            (TaskState(reported), at)
+            for reported, at in self._db.execute(
+                "SELECT state, at FROM events WHERE attempt_id = ? ORDER BY rowid", (attempt_id,)
+            )
+        ]
+        if state.finished:
+            changes.append((state, ended_at))
+        return changes
+
     def close(self) -> None:
-        """Write what is pending, then release the file and its lock."""
+        """Write what is pending, then release the file and its lock (once; later calls do
+        nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.commit()
         finally:
@@ -488,8 +580,17 @@ def _connect(path: Path) -> sqlite3.Connection:
                 f"exechost reads schema {SCHEMA_VERSION} and older); use that exechost, or "
                 "another journal path"
             )
+        if tables and version < SCHEMA_VERSION:
+            raise JournalError(
+                f"journal {path} was written by an older exechost (journal schema {version}; "
+                f"this exechost writes schema {SCHEMA_VERSION}); move it away (keep it to read "
+                "it with that exechost), or give another path with --journal or the journal key"
+            )
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
+        # a checkpoint (WAL into the file) is the journal's only fsync: one per ~40 MB written
+        # rather than SQLite's default 4 MB keeps it off the heartbeats; closing checkpoints too
+        db.execute("PRAGMA wal_autocheckpoint = 10000")
         if not tables:
             db.executescript(
                 f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA application_id = {APPLICATION_ID}; "

@@ -194,6 +194,7 @@ class MultiExecutor(LifecycleContext):
         except BaseException:
             for executor in started:
                 executor.terminate()
+            self._close_journal("not started")
             raise
 
     def queue_command(
@@ -346,12 +347,17 @@ def load_executors(
     if not isinstance(journal, Journal):
         path = journal_path(loaded, journal, None)
         opened = journal = None if path is None else open_journal(path)
-    multi = MultiExecutor(
-        executors,
-        default=loaded.default_executor,
-        queues=loaded.queue_routes(),
-        parallelism=loaded.global_parallelism or 0,
-        journal=journal,
-    )
+    try:
+        multi = MultiExecutor(
+            executors,
+            default=loaded.default_executor,
+            queues=loaded.queue_routes(),
+            parallelism=loaded.global_parallelism or 0,
+            journal=journal,
+        )
+    except BaseException:
+        if opened is not None:
+            opened.close()
+        raise
     multi.owns_journal = opened is not None
     return multi

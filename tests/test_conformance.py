@@ -7,6 +7,7 @@ Each inherited test asserts one promise of the contract against the real executo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,5 +26,5 @@ class TestLocalDetachedExecutor(ExecutorConformance):
     executor = "local"
 
     @pytest.fixture
-    def executor_settings(self) -> Mapping[str, Any]:
-        return {"detach": True}
+    def executor_settings(self, tmp_path: Path) -> Mapping[str, Any]:
+        return {"detach": True, "log_dir": str(tmp_path / "logs")}

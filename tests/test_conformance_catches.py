@@ -74,6 +74,131 @@ class Test_ForgetsOnTerminate(ExecutorConformance):
 '''
 
 
+ADOPTING_BACKENDS = """
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from exechost import TaskInfo
+from exechost.hookspecs import Capabilities, hookimpl
+from exechost.testing import ExecutorConformance
+
+
+class Detached:
+    \"\"\"Runs each task in a session of its own, which outlives the host; the task's exit status
+    lands in a file named after its attempt id, from which any host reports it.\"\"\"
+
+    capabilities = Capabilities(can_adopt=True)
+
+    @dataclass
+    class Settings:
+        state_dir: str
+
+    def __init__(self, settings):
+        self.state_dir = Path(settings.state_dir)
+        self.watching = {}
+        self.children = []
+
+    @hookimpl
+    def executor_execute_async(self, key, command, attempt_id):
+        status = self.state_dir / attempt_id
+        script = 'touch "$0.started"; "$@"; echo $? > "$0.tmp"; mv "$0.tmp" "$0"'
+        self.children.append(
+            subprocess.Popen(
+                ["sh", "-c", script, str(status), *command],
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+            )
+        )
+        self.watching[key] = status
+
+    @hookimpl
+    def executor_adopt(self, tasks):
+        taken = [a for a in tasks if (self.state_dir / f"{a.attempt_id}.started").exists()]
+        self.watch(taken)
+        return [attempt.key for attempt in taken]
+
+    def watch(self, attempts):
+        for attempt in attempts:
+            self.watching[attempt.key] = self.state_dir / attempt.attempt_id
+
+    @hookimpl
+    def executor_sync(self, executor):
+        self.children = [child for child in self.children if child.poll() is None]
+        for key, status in list(self.watching.items()):
+            if status.exists():
+                del self.watching[key]
+                code = int(status.read_text())
+                report = executor.success if code == 0 else executor.fail
+                report(key, TaskInfo(returncode=code))
+
+
+class LosesAdopted(Detached):
+    \"\"\"Says it took every attempt over, and never reports them.\"\"\"
+
+    def watch(self, attempts):
+        pass
+
+
+class TakesNothing(Detached):
+    \"\"\"Claims can_adopt, but takes no attempt over: the host runs the live ones again.\"\"\"
+
+    @hookimpl
+    def executor_adopt(self, tasks):
+        return []
+
+
+class Adopting(ExecutorConformance):
+    timeout_scale = 0.4
+
+    @pytest.fixture
+    def executor_settings(self, tmp_path):
+        state = tmp_path / "state"
+        state.mkdir()
+        return {"state_dir": str(state)}
+
+
+class Test_Detached(Adopting):
+    executor = Detached
+
+
+class Test_LosesAdopted(Adopting):
+    executor = LosesAdopted
+
+
+class Test_TakesNothing(Adopting):
+    executor = TakesNothing
+"""
+
+CRASH_TEST = "test_adopts_after_host_crash"
+
+
+@pytest.mark.parametrize("broken", ["LosesAdopted", "TakesNothing"])
+def test_crash_test_fails_a_backend_that_loses_or_reruns_adopted_tasks(
+    pytester: pytest.Pytester, broken: str
+) -> None:
+    pytester.makepyfile(test_adopting=ADOPTING_BACKENDS)
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", f"test_adopting.py::Test_{broken}::{CRASH_TEST}"
+    )
+    result.assert_outcomes(failed=1)
+    expected = (
+        "the end of the adopted tasks: not within"
+        if broken == "LosesAdopted"
+        else "run more than once"
+    )
+    result.stdout.fnmatch_lines([f"*{expected}*"])
+
+
+def test_crash_test_passes_a_backend_that_adopts(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_adopting=ADOPTING_BACKENDS)
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", f"test_adopting.py::Test_Detached::{CRASH_TEST}"
+    )
+    result.assert_outcomes(passed=1)
+
+
 @pytest.mark.parametrize(
     ("broken", "caught_by"),
     [
@@ -103,5 +228,6 @@ def test_suite_passes_the_unbroken_backend(pytester: pytest.Pytester):
             bulk_tasks = 40
         """
     )
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=16)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(passed=16, skipped=1)
+    result.stdout.fnmatch_lines(["*SKIPPED*does not claim can_adopt*"])

@@ -159,6 +159,8 @@ def test_without_detach_nothing_is_adopted(tmp_path: Path) -> None:
 def test_detach_is_validated() -> None:
     with pytest.raises(exechost.SettingsError, match="detach"):
         exechost.load_executor("local", detach="yes please")
+    with pytest.raises(exechost.SettingsError, match="detach = true needs log_dir"):
+        exechost.load_executor("local", detach=True)
 
 
 def test_an_adopted_task_keeps_its_timeout(tmp_path: Path) -> None:

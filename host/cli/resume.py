@@ -194,5 +194,4 @@ def _carry_over(
     journal = executors.journal
     if journal is not None and attempt_id is not None:
         task = QueuedTask(spec.key, spec.command, spec.priority, spec.queue, spec.executor_config)
-        journal.record_task(executor, task)
-        journal.record_pointer(spec.key, attempt_id)
+        journal.record_task(executor, task, attempt_id)

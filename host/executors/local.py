@@ -67,7 +67,15 @@ class LocalSettings(LogSettings):
 
     detach: bool = False
     """Tasks run on when the host dies, and a later host adopts them (Linux only); by default they
-    are killed with the host."""
+    are killed with the host. Needs ``log_dir``: the later host finds the tasks' exit status
+    there."""
+
+    def __post_init__(self) -> None:
+        if self.detach and self.log_dir is None:
+            raise ValueError(
+                "detach = true needs log_dir: a later host finds the detached tasks' exit status "
+                "there (a temporary folder would be a new one for each host)"
+            )
 
 
 def make_log_dir(settings: LogSettings) -> Path:

@@ -15,6 +15,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import pickle
+import select
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,6 +31,7 @@ from exechost.errors import ExecutorStateError, InvalidTaskError, SettingsError
 from exechost.events import EventBatch
 from exechost.executor import Executor, Phase
 from exechost.hookspecs import Capabilities, hookimpl
+from exechost.journal import open_journal
 from exechost.states import Event, TaskState
 from exechost.tasks import TaskKey
 from exechost.testing.recorder import Recorder
@@ -44,6 +49,8 @@ _WRITE_ENV = 'printf %s "${CONFORMANCE_PROBE-unset}" > "$1"'
 _WRITE_CWD = 'pwd -P > "$1"'
 _SLEEP = 'sleep "$1"'
 _SLEEP_THEN_WRITE = 'sleep "$1"; echo done > "$2"'
+_MARK_RUN = 'echo "$2" >> "$1/started"; sleep "$3"; echo "$2" >> "$1/finished"'
+"""Append its name $2 to $1/started, stay $3 s, append it to $1/finished: runs are counted."""
 _STRAGGLER = '(sleep "$2"; echo finished > "$3") & echo started > "$1"; wait'
 """Leave a background child that writes $3 after $2 s, announce the start in $1, wait for it:
 a backend that kills the command but not what it started fails the cancellation test."""
@@ -88,6 +95,9 @@ class ExecutorConformance:
 
     bulk_parallelism: ClassVar[int] = 8
     """The parallelism of the no-event-lost test."""
+
+    crash_tasks: ClassVar[int] = 6
+    """How many tasks the host killed in the crash test has running when it dies."""
 
     # -- fixtures a plugin overrides ---------------------------------------------------------
 
@@ -538,3 +548,102 @@ class ExecutorConformance:
         accepted = [field.name for field in dataclasses.fields(options)]
         assert all(name in message for name in accepted), message
         assert not executor.has_task("odd")
+
+    def test_adopts_after_host_crash(
+        self,
+        capabilities: Capabilities,
+        executor_settings: Mapping[str, Any],
+        scratch_dir: Path,
+        tmp_path: Path,
+    ) -> None:
+        """A host killed (SIGKILL) while its tasks run; a new host adopts the journal's unfinished
+        attempts (re-queueing those the backend does not take over): every task runs exactly
+        once, and each ends."""
+        self.require(capabilities, "can_adopt")
+        keys = [f"crash-{number}" for number in range(self.crash_tasks)]
+        seconds = self.seconds(3)
+        journal_path = tmp_path / "journal.sqlite"
+        spec = tmp_path / "host.pickle"
+        spec.write_bytes(
+            pickle.dumps(
+                (
+                    self.executor,
+                    dict(executor_settings),
+                    journal_path,
+                    {key: sh(_MARK_RUN, scratch_dir, key, seconds) for key in keys},
+                    self.seconds(60),
+                )
+            )
+        )
+        host = subprocess.Popen(
+            [sys.executable, "-c", f"import {__name__} as kit; kit.run_doomed_host()", spec],
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        try:
+            assert host.stdout is not None
+            handed = select.select([host.stdout], [], [], self.seconds(30))[0]
+            assert handed and host.stdout.readline() == b"handed\n", (
+                f"the host to be killed did not hand its tasks to the backend within "
+                f"{self.seconds(30):.0f} s (exit status {host.poll()})"
+            )
+            started = scratch_dir / "started"
+            assert self.eventually(lambda: started.exists(), timeout=30), (
+                "no task of the host to be killed started within 30 s"
+            )
+        finally:
+            host.kill()
+            host.wait(timeout=10)
+            if host.stdout is not None:
+                host.stdout.close()
+        with open_journal(journal_path) as journal:
+            crashed = journal.runs(limit=1)[0]
+            journaled = journal.tasks(crashed.id)
+            assert set(journaled) == set(keys)
+            offered = [
+                task.attempt
+                for task in journaled.values()
+                if task.attempt is not None and not task.state.finished
+            ]
+            journal.begin_run(resumed_from=crashed.id)
+            executor = load_executor(self.executor, journal=journal, **executor_settings)
+            with executor:
+                left = executor.adopt(offered)
+                for attempt in left:
+                    executor.queue_command(attempt.key, attempt.command)
+                for key, task in journaled.items():
+                    if task.attempt is None:
+                        executor.queue_command(key, sh(_MARK_RUN, scratch_dir, str(key), seconds))
+                self.drive(executor, lambda: executor.idle, "the end of the adopted tasks", 30)
+            events = executor.get_event_buffer()
+        ended = {key for key, task in journaled.items() if task.state.finished} | set(events)
+        assert ended == set(keys), f"tasks that never ended: {sorted(set(keys) - ended)}"
+        ran = (scratch_dir / "started").read_text().split()
+        twice = sorted({key for key in ran if ran.count(key) > 1})
+        assert not twice, f"tasks run more than once across the crash: {twice}"
+        finished = (scratch_dir / "finished").read_text().split()
+        assert sorted(finished) == sorted(keys), (
+            f"tasks that did not finish: {set(keys) - set(finished)}"
+        )
+        for key, event in events.items():
+            assert event.state is TaskState.SUCCESS, f"{key!r}: {event}"
+
+
+def run_doomed_host() -> None:
+    """The host :meth:`ExecutorConformance.test_adopts_after_host_crash` kills: it hands every
+    task to its backend, says ``handed`` on stdout, then heartbeats until killed (or its deadline,
+    when it exits 1)."""
+    spec = Path(sys.argv[1]).read_bytes()
+    backend, settings, journal_path, tasks, seconds = pickle.loads(spec)
+    executor = load_executor(backend, parallelism=0, journal=open_journal(journal_path), **settings)
+    executor.start()
+    for key, command in tasks.items():
+        executor.queue_command(key, command)
+    executor.heartbeat()
+    executor.heartbeat()  # the journal has the external ids the first one got
+    print("handed", flush=True)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        executor.heartbeat()
+        executor.wait(0.05)
+    sys.exit(1)
