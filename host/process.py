@@ -43,11 +43,20 @@ class ProcessOptions:
     cwd: str | None = None
     """The working directory; the host's when ``None``."""
     timeout: float | None = None
-    """Seconds after which the task's process group is killed and the task fails (``"timeout"``)."""
+    """Seconds after which the task's process group is killed and the task fails (``"timeout"``);
+    more than 0, at most :data:`LONGEST_TIMEOUT`."""
 
     def __post_init__(self) -> None:
-        if self.timeout is not None and self.timeout <= 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
+        if self.timeout is not None and not 0 < self.timeout <= LONGEST_TIMEOUT:
+            raise ValueError(
+                f"timeout must be a number of seconds > 0 and <= {LONGEST_TIMEOUT} (a year), "
+                f"got {self.timeout}"
+            )
+
+
+LONGEST_TIMEOUT = 365 * 24 * 3600
+"""The longest task ``timeout``, in seconds: a year (the operating system's waits end sooner than
+the largest floats)."""
 
 
 OptionsT = TypeVar("OptionsT", bound=ProcessOptions)
@@ -78,6 +87,8 @@ def parse_options(
     return options
 
 
+LOG_FILE_MODE = 0o600
+"""Task logs are readable by their owner only: a task's output may hold secrets."""
 _NO_OPTIONS = ProcessOptions()
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=+-]+")
@@ -95,10 +106,19 @@ def create_log(log_dir: Path, key: TaskKey) -> tuple[Path, int]:
     attempt = 0
     while True:
         try:
-            return path, os.open(path, _LOG_FLAGS | os.O_EXCL, 0o644)
+            return path, os.open(path, _LOG_FLAGS | os.O_EXCL, LOG_FILE_MODE)
         except FileExistsError:
             attempt += 1
             path = log_dir / f"{stem}.{attempt}.log"
+
+
+def open_log(path: Path) -> int:
+    """A descriptor appending to the log ``path``, created if missing (mode 0600).
+
+    :raises OSError: when ``path`` is a symbolic link (one planted in the log folder would
+        send a task's output into another file).
+    """
+    return os.open(path, _LOG_FLAGS | os.O_NOFOLLOW, LOG_FILE_MODE)
 
 
 def log_path_for(log_dir: Path, key: TaskKey) -> Path:
@@ -125,7 +145,7 @@ def spawn(
     executable = None
     if options.cwd is None and "/" not in command[0]:
         executable = _find_program(command[0], (os.environ if env is None else env).get("PATH"))
-    output = os.open(log_path, _LOG_FLAGS, 0o644) if log_fd is None else log_fd
+    output = open_log(log_path) if log_fd is None else log_fd
     try:
         return subprocess.Popen(
             command,
