@@ -6,10 +6,15 @@ terminal and honours ``NO_COLOR``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from types import TracebackType
 
-from exechost.cli.batch import Batch, Counts, TaskRecord, key_text
+from exechost.cli.batch import Batch, Counts, TaskRecord
+from exechost.cli.text import key_text, shown
+from exechost.executor import TERMINATED_ERROR
+from exechost.hookspecs import hookimpl
+from exechost.states import TaskState
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -60,6 +65,7 @@ class ProgressDisplay:
             transient=False,
         )
         self._task: TaskID = self._progress.add_task("", total=total)
+        self._counts = Counts(total=total, queued=total, running=0, succeeded=0, failed=0)
 
     def __enter__(self) -> ProgressDisplay:
         self._progress.start()
@@ -78,7 +84,19 @@ class ProgressDisplay:
         for record in finished:
             if record.info.error is not None:
                 self._progress.console.print(failure_line(record), highlight=False)
+        self._counts = counts
         self._progress.update(self._task, completed=counts.finished, description=describe(counts))
+
+    @hookimpl
+    def executor_task_state_changed(self, state: TaskState) -> None:
+        """Count a task as running as it starts: a backend that runs it inside the heartbeat
+        (``sequential``) returns to the run only when it has ended. The bar redraws on its own."""
+        if state is TaskState.RUNNING:
+            counts = self._counts
+            self._counts = dataclasses.replace(
+                counts, queued=max(counts.queued - 1, 0), running=counts.running + 1
+            )
+            self._progress.update(self._task, description=describe(self._counts))
 
 
 class LineDisplay:
@@ -112,7 +130,7 @@ class LineDisplay:
                 f"{escape(key_text(record.spec.key))} ({record.executor}){took}"
             )
             if record.info.error is not None:
-                line += f": {escape(record.info.error)}"
+                line += f": {escape(shown(record.info.error))}"
             self._console.print(line, highlight=False)
 
 
@@ -123,10 +141,10 @@ def log_location(log: str) -> str:
 
 def failure_line(record: TaskRecord) -> str:
     """A failed task, its error and its log, as one line of markup."""
-    log = f" (log: {escape(log_location(record.info.log))})" if record.info.log else ""
+    log = f" (log: {escape(shown(log_location(record.info.log)))})" if record.info.log else ""
     return (
         f"[red]failed[/] {escape(key_text(record.spec.key))} on {record.executor}: "
-        f"{escape(record.info.error or 'failed')}{log}"
+        f"{escape(shown(record.info.error or 'failed'))}{log}"
     )
 
 
@@ -138,9 +156,9 @@ def print_summary(console: Console, batch: Batch, elapsed: float, interrupted: s
         f"[red]{counts.failed} failed[/] in {elapsed:.1f}s"
     )
     if interrupted:
-        headline = (
-            f"[bold red]interrupted by {interrupted}[/], running tasks were stopped: {headline}"
-        )
+        stopped = sum(record.info.error == TERMINATED_ERROR for record in batch.failed())
+        were = f", {stopped} running task{'s were' if stopped != 1 else ' was'} stopped"
+        headline = f"[bold red]interrupted by {interrupted}[/]{were if stopped else ''}: {headline}"
     if counts.queued or counts.running:
         headline += f", {counts.queued + counts.running} not started"
     console.print(headline, highlight=False)

@@ -21,6 +21,7 @@ from exechost.cli.batch import Batch
 from exechost.cli.display import LineDisplay, ProgressDisplay, print_summary
 from exechost.cli.taskfile import TaskSpec
 from exechost.config import list_problems
+from exechost.contract import check_task_options
 from exechost.errors import InvalidTaskError
 from exechost.multi import MultiExecutor
 from rich.console import Console
@@ -82,15 +83,18 @@ class StopSignals:
 def route_tasks(tasks: list[TaskSpec], executors: MultiExecutor) -> list[tuple[TaskSpec, str]]:
     """Each task and the name of the executor it routes to.
 
-    :raises InvalidTaskError: listing every task that names an executor not configured.
+    :raises InvalidTaskError: listing every task that names an executor not configured, or has an
+        ``executor_config`` its executor does not accept, with its place in the task file.
     """
     problems = []
     routes = []
     for spec in tasks:
         try:
-            routes.append((spec, executors.route(spec.executor, spec.queue).name))
+            executor = executors.route(spec.executor, spec.queue)
+            check_task_options(executor.capabilities, spec.key, spec.executor_config, executor.name)
+            routes.append((spec, executor.name))
         except InvalidTaskError as exc:
-            problems.append(f"task {spec.key!r}: {exc}")
+            problems.append(f"{spec.place or f'task {spec.key!r}'}: {exc}")
     if problems:
         raise InvalidTaskError(list_problems("invalid tasks", problems))
     return routes
@@ -114,6 +118,9 @@ def run_batch(
             executors.start()
             stop.check()
             with display_class(console, len(tasks)) as display:
+                if isinstance(display, ProgressDisplay):  # the bar counts each start at once
+                    for executor in executors.executors.values():
+                        executor.hooks.register_observer(display)
                 for spec, name in routes:
                     batch.add(spec, name)
                 for spec, name in routes:
@@ -135,8 +142,8 @@ def run_batch(
                 executors.end()
                 finished = batch.apply(executors.get_event_buffer())
                 display.update(batch.counts(executors.running), finished)
-        except Interrupted as exc:
-            interrupted = exc
+        except (Interrupted, BrokenPipeError) as exc:  # a closed stdout stops as SIGPIPE would
+            interrupted = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGPIPE)
             for signum in STOP_SIGNALS:  # a second Ctrl-C must not cut the clean-up short
                 signal.signal(signum, signal.SIG_IGN)
             executors.terminate()

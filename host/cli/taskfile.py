@@ -14,11 +14,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from exechost.config import list_problems, unknown_key_message
-from exechost.config.files import parse_toml
+from exechost.config.files import parse_toml, read_text
 from exechost.errors import ExecHostError, InvalidTaskError
 from exechost.tasks import TaskKey, check_command, check_executor_config, check_key
 
 TASK_KEYS = ("command", "executor", "executor_config", "key", "priority", "queue")
+
+MAX_TASK_FILE_BYTES = 256 << 20
+"""The largest task file read (256 MiB, millions of tasks): ``/dev/zero`` is no task file."""
+MAX_LINE_CHARS = 1 << 20
+"""The longest line of JSON lines on standard input (1 MiB, one task)."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,8 @@ class TaskSpec:
     queue: str | None = None
     executor: str | None = None
     executor_config: Mapping[str, Any] = field(default_factory=dict)
+    place: str = ""
+    """Where the task is written, for messages: ``tasks.toml, task 3``."""
 
 
 class TaskFileError(ExecHostError, ValueError):
@@ -41,8 +48,8 @@ def read_task_file(path: str) -> list[TaskSpec]:
     """Read the tasks of a ``.toml`` or ``.json`` file."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text(file, MAX_TASK_FILE_BYTES)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise TaskFileError(f"cannot read task file {path}: {exc}") from None
     if file.suffix == ".toml":
         document: Any = parse_toml(text, path)
@@ -72,7 +79,9 @@ def read_task_file(path: str) -> list[TaskSpec]:
 def read_json_lines(stream: IO[str], name: str = "<stdin>") -> list[TaskSpec]:
     """Read one JSON task object per line (blank lines are skipped)."""
     items = []
-    for number, line in enumerate(stream, 1):
+    for number, line in enumerate(iter(lambda: stream.readline(MAX_LINE_CHARS + 1), ""), 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise TaskFileError(f"{name}:{number}: longer than {MAX_LINE_CHARS} characters")
         if line.strip():
             items.append((number, _parse_json(line, name, number)))
     return parse_tasks(items, name, "line")
@@ -138,12 +147,29 @@ def _parse_task(item: Any, place: str) -> TaskSpec:
         queue=item.get("queue"),
         executor=item.get("executor"),
         executor_config=config,
+        place=place,
     )
 
 
-def _parse_json(text: str, where: str, first_line: int = 1) -> Any:
+def _parse_json(text: str, where: str, line: int | None = None) -> Any:
+    """Parse ``text``, the whole of ``where`` or its ``line``."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
-        place = f"{where}:{exc.lineno + first_line - 1}:{exc.colno}"
+        place = f"{where}:{exc.lineno + (line or 1) - 1}:{exc.colno}"
         raise TaskFileError(f"{place}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        problem = "nested too deeply"
+    except ValueError as exc:  # from _unique_keys
+        problem = str(exc)
+    raise TaskFileError(f"{where if line is None else f'{where}:{line}'}: invalid JSON: {problem}")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when a key repeats (JSON leaves it to the reader; TOML forbids it)."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        names = [name for name, _ in pairs]
+        repeated = next(name for n, name in enumerate(names) if name in names[:n])
+        raise ValueError(f"key {repeated!r} appears twice in one object")
+    return document
