@@ -43,7 +43,7 @@ def test_exechost_run_runs_the_example_batch_on_a_worker(
     assert result.returncode == 1, result.stderr  # the example's timeout task fails on purpose
     output = result.stdout + result.stderr
     assert "4 tasks: 3 succeeded, 1 failed" in output
-    assert "failed celery/timeout on celery: timeout" in output
+    assert 'failed ["celery", "timeout"] on celery: timeout' in output
     hello = (tmp_path / "logs" / "celery__hello.log").read_text()
     assert hello == "hello from a Celery worker\n"
     assert "GREETING=hi" in (tmp_path / "logs" / "celery__where.log").read_text()
