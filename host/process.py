@@ -47,10 +47,11 @@ class ProcessOptions:
     more than 0, at most :data:`LONGEST_TIMEOUT`."""
 
     def __post_init__(self) -> None:
-        if self.timeout is not None and not 0 < self.timeout <= LONGEST_TIMEOUT:
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
+        if self.timeout is not None and self.timeout > LONGEST_TIMEOUT:
             raise ValueError(
-                f"timeout must be a number of seconds > 0 and <= {LONGEST_TIMEOUT} (a year), "
-                f"got {self.timeout}"
+                f"timeout must be at most {LONGEST_TIMEOUT} seconds (a year), got {self.timeout}"
             )
 
 
