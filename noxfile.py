@@ -2,18 +2,53 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "tests", "core", "docs"]
+# a Python that is not installed skips its sessions here, and fails them in CI
+nox.options.error_on_missing_interpreters = os.environ.get("CI", "").lower() == "true"
 
 PLUGINS = sorted(str(path.parent) for path in Path("plugins").glob("*/pyproject.toml"))
 PLUGIN_PACKAGES = sorted(Path(plugin).name.replace("-", "_") for plugin in PLUGINS)
 PLUGIN_TESTS = sorted(str(path) for path in Path("plugins").glob("*/tests"))
 MAIN_PYTHON = "3.11"
 OTHER_PYTHONS = ["3.10", "3.12", "3.13"]
+
+
+def pyenv_interpreters(versions: list[str]) -> list[str]:
+    """The ``bin`` folders of pyenv's newest CPython of each of ``versions`` that is installed.
+
+    nox looks for ``python3.12`` on ``PATH``, where pyenv's shims answer only for the active
+    version; put the installed interpreters themselves first on ``PATH`` instead.
+    """
+    pyenv = shutil.which("pyenv")
+    if pyenv is not None:
+        root = Path(subprocess.run([pyenv, "root"], capture_output=True, text=True).stdout.strip())
+    else:
+        root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = []
+    for version in versions:
+        installed = [
+            path
+            for path in (root / "versions").glob(f"{version}.*")
+            if path.name.removeprefix(f"{version}.").isdigit()
+            and (path / "bin" / f"python{version}").is_file()
+        ]
+        if installed:
+            newest = max(installed, key=lambda path: int(path.name.rsplit(".", 1)[1]))
+            found.append(str(newest / "bin"))
+    return found
+
+
+os.environ["PATH"] = os.pathsep.join(
+    [*pyenv_interpreters([MAIN_PYTHON, *OTHER_PYTHONS]), os.environ.get("PATH", "")]
+)
 
 
 @nox.session(python=MAIN_PYTHON)

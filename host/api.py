@@ -231,12 +231,15 @@ def instantiate_backend(backend_class: Any, settings: Mapping[str, Any], name: s
 
 
 def _parallelism(backend: object, own: int | None, cap: int | None) -> int:
-    """The executor's own parallelism, else the global one, else the backend's default; capped."""
+    """The executor's own parallelism, else the global one, else the backend's default; capped.
+
+    A global 0 means no limit: an executor that sets none of its own runs unlimited too.
+    """
     if own is None:
         own = (
             cap if cap is not None else getattr(backend, "default_parallelism", DEFAULT_PARALLELISM)
         )
-    if cap is None:
+    if not cap:
         return own
     return cap if own == 0 else min(own, cap)
 

@@ -44,11 +44,21 @@ class ProcessOptions:
     cwd: str | None = None
     """The working directory; the host's when ``None``."""
     timeout: float | None = None
-    """Seconds after which the task's process group is killed and the task fails (``"timeout"``)."""
+    """Seconds after which the task's process group is killed and the task fails (``"timeout"``);
+    more than 0, at most :data:`LONGEST_TIMEOUT`."""
 
     def __post_init__(self) -> None:
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
+        if self.timeout is not None and self.timeout > LONGEST_TIMEOUT:
+            raise ValueError(
+                f"timeout must be at most {LONGEST_TIMEOUT} seconds (a year), got {self.timeout}"
+            )
+
+
+LONGEST_TIMEOUT = 365 * 24 * 3600
+"""The longest task ``timeout``, in seconds: a year (the operating system's waits end sooner than
+the largest floats)."""
 
 
 OptionsT = TypeVar("OptionsT", bound=ProcessOptions)
@@ -79,6 +89,8 @@ def parse_options(
     return options
 
 
+LOG_FILE_MODE = 0o600
+"""Task logs are readable by their owner only: a task's output may hold secrets."""
 _NO_OPTIONS = ProcessOptions()
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=+-]+")
@@ -97,7 +109,7 @@ def create_log(log_dir: Path, key: TaskKey) -> tuple[Path, int]:
     path = log_dir / f"{stem}.log"
     while True:
         try:
-            return path, os.open(path, _LOG_FLAGS | os.O_EXCL, 0o644)
+            return path, os.open(path, _LOG_FLAGS | os.O_EXCL, LOG_FILE_MODE)
         except FileExistsError:
             _move_aside(path, stem)
 
@@ -116,6 +128,15 @@ def _move_aside(path: Path, stem: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         return
+
+
+def open_log(path: Path) -> int:
+    """A descriptor appending to the log ``path``, created if missing (mode 0600).
+
+    :raises OSError: when ``path`` is a symbolic link (one planted in the log folder would
+        send a task's output into another file).
+    """
+    return os.open(path, _LOG_FLAGS | os.O_NOFOLLOW, LOG_FILE_MODE)
 
 
 def log_path_for(log_dir: Path, key: TaskKey) -> Path:
@@ -150,7 +171,7 @@ def spawn(
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), command[0])
         command = [*wrapper, executable or command[0], *command[1:]]
         executable = None
-    output = os.open(log_path, _LOG_FLAGS, 0o644) if log_fd is None else log_fd
+    output = open_log(log_path) if log_fd is None else log_fd
     try:
         return subprocess.Popen(
             command,

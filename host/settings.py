@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import pathlib
 import types
 import typing
@@ -62,8 +63,8 @@ def convert(value: Any, tp: Any) -> Any:
         return value if type(value) is bool else _MISSING
     if tp is int:
         return value if type(value) is int else _MISSING
-    if tp is float:
-        return float(value) if type(value) in (int, float) else _MISSING
+    if tp is float:  # nan and the infinities are no number of anything
+        return float(value) if type(value) in (int, float) and math.isfinite(value) else _MISSING
     if tp is pathlib.Path:
         return pathlib.Path(value) if isinstance(value, str | pathlib.PurePath) else _MISSING
     if origin in (list, tuple, Sequence) or tp in (list, tuple):
@@ -125,8 +126,10 @@ def build_settings(settings_class: type[Any], values: Mapping[str, Any], *, owne
             continue
         value = convert(values[name], hints[name])
         if value is _MISSING:
+            given = values[name]
+            finite = " (finite)" if type(given) is float and not math.isfinite(given) else ""
             problems.append(
-                f"setting {name!r} must be {describe_type(hints[name])}, "
+                f"setting {name!r} must be {describe_type(hints[name])}{finite}, "
                 f"got {type(values[name]).__name__} {values[name]!r}"
             )
         else:

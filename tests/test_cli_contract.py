@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import exechost
 import pytest
 from conftest import make_distribution
 
@@ -44,14 +45,17 @@ def test_plugins_check_shows_incompatible_executor_and_capabilities(cli, future_
     }
 
 
-def test_plugins_table_shows_status_and_capabilities(cli, future_env):
-    result = cli("plugins", "--check", env={**future_env, "COLUMNS": "500"})
-    rows = {line.split()[1]: " ".join(line.split()) for line in result.stdout.splitlines()[1:]}
-    assert rows["future"].startswith("executor future exechost-future 1.0 incompatible")
-    assert ">=9.0,<10" in rows["future"]
-    assert rows["local"].endswith(
-        "ok can_cancel_running, ordered_start; executor_config: env, cwd, timeout"
+def test_plugins_check_in_a_pipe_prints_plain_lines_that_cut_nothing(cli, future_env):
+    result = cli("plugins", "--check", env={**future_env, "COLUMNS": "80"})
+    lines = result.stdout.splitlines()
+    assert lines[0] == "kind name distribution version status"
+    assert "…" not in result.stdout
+    local = lines.index(f"executor local exechost {exechost.__version__} ok")
+    assert lines[local + 1] == (
+        "  capabilities: can_cancel_running, ordered_start; executor_config: env, cwd, timeout"
     )
+    future = lines.index("executor future exechost-future 1.0 incompatible")
+    assert lines[future + 1].startswith("  detail: ") and ">=9.0,<10" in lines[future + 1]
 
 
 def test_plugins_without_check_imports_nothing(cli, future_env):

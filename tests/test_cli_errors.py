@@ -113,7 +113,7 @@ def test_unknown_executor_on_a_task_is_refused_before_anything_runs(tmp_path, cl
         MARKER_TASK + '[[tasks]]\nkey = "gpu-job"\ncommand = ["true"]\nexecutor = "gpu"\n'
     )
     message = error_of(cli("run", "tasks.toml"))
-    assert "task 'gpu-job': no executor named 'gpu' is configured" in message
+    assert "tasks.toml, task 2: no executor named 'gpu' is configured" in message
     assert "configured executors: local" in message
     assert "[executors.gpu]" in message
     assert not (tmp_path / "ran").exists()

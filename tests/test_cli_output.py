@@ -55,7 +55,7 @@ def test_control_characters_in_output_and_keys_are_shown_escaped(tmp_path, cli):
     printed = cli("run", "--", "printf", "\\033[2J\\033[32mALL OK\\033[0m\\r\\n")
     assert printed.returncode == 0, printed.stderr
     assert ESC not in printed.stdout and "\r" not in printed.stdout
-    assert printed.stdout == "\\x1b[2J\\x1b[32mALL OK\\x1b[0m\\r\n"
+    assert printed.stdout == "\\x1b[2J\\x1b[32mALL OK\\x1b[0m\\x0d\n"
     key = f"x{ESC}[2J{ESC}[32mALL OK{ESC}[0m"
     (tmp_path / "tasks.json").write_text(
         json.dumps({"tasks": [{"key": key, "command": ["false"]}]})
@@ -63,7 +63,7 @@ def test_control_characters_in_output_and_keys_are_shown_escaped(tmp_path, cli):
     failed = cli("run", "--log-dir", "logs", "tasks.json")
     assert failed.returncode == 1
     assert ESC not in failed.stdout + failed.stderr
-    assert "x\\x1b[2J\\x1b[32mALL OK\\x1b[0m" in failed.stdout
+    assert '"x\\u001b[2J\\u001b[32mALL OK\\u001b[0m"' in failed.stdout
 
 
 def test_grouped_output_with_json_is_a_usage_error(cli):
@@ -72,16 +72,32 @@ def test_grouped_output_with_json_is_a_usage_error(cli):
     assert "--json and --output grouped both write to standard output" in result.stderr
 
 
-def test_a_run_without_log_dir_removes_its_logs_when_every_task_succeeded(tmp_path):
+def test_a_run_without_log_dir_keeps_its_logs_beside_the_journal(tmp_path):
     temp = tmp_path / "tmp"
     temp.mkdir()
     (tmp_path / "work").mkdir()
     env = {"TMPDIR": str(temp)}
     ok = run_cli("run", "--", "echo", "hi", cwd=tmp_path / "work", env=env)
     assert ok.returncode == 0, ok.stderr
+    logs = tmp_path / "work" / ".exechost" / "logs"
+    assert (logs / "echo.log").read_text() == "hi\n"
+    assert logs.stat().st_mode & 0o777 == 0o700
+    assert f"logs: {logs}" in ok.stderr
+    assert list(temp.iterdir()) == []
+
+
+def test_a_run_without_log_dir_nor_journal_removes_its_logs_when_every_task_succeeded(tmp_path):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    (tmp_path / "work").mkdir()
+    env = {"TMPDIR": str(temp)}
+    ok = run_cli("run", "--no-journal", "--", "echo", "hi", cwd=tmp_path / "work", env=env)
+    assert ok.returncode == 0, ok.stderr
     assert list(temp.iterdir()) == []
     assert "logs: removed, every task succeeded" in ok.stderr
-    failed = run_cli("run", "--", "sh", "-c", "echo oops; exit 3", cwd=tmp_path / "work", env=env)
+    failed = run_cli(
+        "run", "--no-journal", "--", "sh", "-c", "echo oops; exit 3", cwd=tmp_path / "work", env=env
+    )
     assert failed.returncode == 1
     [kept] = temp.iterdir()
     assert kept.name.startswith("exechost-logs-")

@@ -81,7 +81,7 @@ def test_runs_lists_the_runs_and_one_runs_tasks(cli: Cli, tmp_path: Path) -> Non
     assert runs[1]["taskfile"] == str(tmp_path / "tasks.toml")
     assert runs[1]["tasks"] == {"success": 1, "failed": 1}
     assert shown.returncode == 0, shown.stderr
-    assert "failed       flaky/1 (local) attempt 1, exit 1" in shown.stdout
+    assert 'failed       ["flaky", 1] (local) attempt 1, exit 1' in shown.stdout
     assert "flaky__1.log" in shown.stdout
 
 

@@ -99,7 +99,7 @@ def test_failed_task_gives_exit_status_1_and_its_log_in_the_summary(tmp_path, cl
     assert "2 tasks: 1 succeeded, 1 failed" in out
     assert "slowest tasks:" in out
     log = tmp_path / "logs" / "etl__load.log"
-    assert f"failed etl/load on local: exit status 3 (log: {log})" in out
+    assert f'failed ["etl", "load"] on local: exit status 3 (log: {log})' in out
     assert log.read_text() == "disk full\n"
 
 

@@ -136,7 +136,7 @@ def test_sigterm_stops_every_task_and_prints_the_partial_summary(tmp_path):
         if cli.poll() is None:
             cli.kill()
     assert cli.returncode == 128 + signal.SIGTERM, err
-    assert "interrupted by SIGTERM, running tasks were stopped: 4 tasks: 1 succeeded" in out
+    assert "interrupted by SIGTERM, 2 running tasks were stopped: 4 tasks: 1 succeeded" in out
     assert "failed plain on local: terminated" in out
     assert "failed never-started on local: terminated before it started" in out
     assert all(process_gone(task_pid) for task_pid in pids), "a task process outlived the CLI"

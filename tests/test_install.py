@@ -50,9 +50,8 @@ def test_readme_first_command_on_a_fresh_install(tmp_path):
         timeout=120,
     )
     assert failing.returncode == 1
-    assert f"failed demo/too-slow on local: timeout (log: {logs / 'demo__too-slow.log'})" in (
-        failing.stdout
-    )
+    log = logs / "demo__too-slow.log"
+    assert f'failed ["demo", "too-slow"] on local: timeout (log: {log})' in failing.stdout
     version = subprocess.run(
         [str(venv / "bin" / "exechost"), "--version"], capture_output=True, text=True, check=True
     )

@@ -164,8 +164,15 @@ def project(tmp_path: Path) -> Path:
 
 
 def table_rows(output: str) -> dict[str, str]:
-    """``exechost plugins``' table rows by plugin name, whitespace collapsed."""
-    return {line.split()[1]: " ".join(line.split()) for line in output.splitlines()[1:]}
+    """``exechost plugins``' plain lines (in a pipe) by plugin name: each plugin's line and its
+    indented lines (capabilities, detail), whitespace collapsed."""
+    rows: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for line in output.splitlines()[1:]:
+        if not line.startswith(" "):
+            lines = rows[line.split()[1]] = []
+        lines.append(line)
+    return {name: " ".join(" ".join(entry).split()) for name, entry in rows.items()}
 
 
 def test_cli_runs_tasks_on_the_plugin_selected_in_the_config_file(venv: Path, project: Path):

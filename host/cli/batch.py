@@ -15,11 +15,6 @@ from exechost.states import TaskInfo, TaskState
 from exechost.tasks import TaskKey
 
 
-def key_text(key: TaskKey) -> str:
-    """A key as the summary shows it: ``etl/extract/3`` for a tuple key."""
-    return "/".join(map(str, key)) if isinstance(key, tuple) else key
-
-
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """How one task of the batch ended."""

@@ -10,15 +10,19 @@ update is that of the tasks that finished since the last one, never that of the 
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import os
-import re
 import sys
 from collections.abc import Callable
 from types import TracebackType
 from typing import IO
 
-from exechost.cli.batch import Batch, Counts, Outcome, key_text
+from exechost.cli.batch import Batch, Counts, Outcome
 from exechost.cli.resume import ResumeOutcome, Unadopted
+from exechost.cli.text import key_text, shown
+from exechost.executor import TERMINATED_ERROR
+from exechost.hookspecs import hookimpl
+from exechost.states import TaskState
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -39,24 +43,6 @@ FAILED_SHOWN = 50
 """The failed tasks the summary lists: a run of 100,000 failures must still end at once."""
 OUTPUT_CHUNK = 1 << 16
 """Bytes of a task's log read at a time when its output is printed."""
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escaped(match: re.Match[str]) -> str:
-    char = match.group()
-    return _NAMED.get(char) or f"\\x{ord(char):02x}"
-
-
-def shown(text: str, *, lines: bool = False) -> str:
-    """``text`` with its control characters (escape sequences, carriage returns...) escaped as
-    ``\\x1b``, so that printing it cannot move the cursor or restyle the terminal.
-
-    :param lines: keep newlines and tabs, for a task's output.
-    """
-    return (_CONTROL_BUT_LINES if lines else _CONTROL).sub(_escaped, text)
 
 
 def log_location(log: str) -> str:
@@ -88,11 +74,11 @@ class GroupedOutput:
         last = "\n"
         with file:
             while chunk := file.read(OUTPUT_CHUNK):
-                text = shown(decoder.decode(chunk), lines=True)
+                text = shown(decoder.decode(chunk), keep_newlines=True)
                 if text:
                     write(text)
                     last = text[-1]
-        tail = shown(decoder.decode(b"", final=True), lines=True)
+        tail = shown(decoder.decode(b"", final=True), keep_newlines=True)
         if tail:
             write(tail)
             last = tail[-1]
@@ -148,6 +134,7 @@ class ProgressDisplay:
         )
         self._task: TaskID = self._progress.add_task("", total=total)
         self._output = output
+        self._counts = Counts(total=total, queued=total, running=0, succeeded=0, failed=0)
 
     @property
     def console(self) -> Console:
@@ -173,9 +160,21 @@ class ProgressDisplay:
                 self._output(outcome)
             if outcome.info.error is not None:
                 self._progress.console.print(failure_line(outcome), highlight=False)
+        self._counts = counts
         self._progress.update(
             self._task, total=counts.total, completed=counts.finished, description=describe(counts)
         )
+
+    @hookimpl
+    def executor_task_state_changed(self, state: TaskState) -> None:
+        """Count a task as running as it starts: a backend that runs it inside the heartbeat
+        (``sequential``) returns to the run only when it has ended. The bar redraws on its own."""
+        if state is TaskState.RUNNING:
+            counts = self._counts
+            self._counts = dataclasses.replace(
+                counts, queued=max(counts.queued - 1, 0), running=counts.running + 1
+            )
+            self._progress.update(self._task, description=describe(self._counts))
 
 
 class LineDisplay:
@@ -259,9 +258,9 @@ def print_summary(
         f"[red]{counts.failed} failed[/] in {elapsed:.1f}s"
     )
     if interrupted:
-        headline = (
-            f"[bold red]interrupted by {interrupted}[/], running tasks were stopped: {headline}"
-        )
+        stopped = sum(outcome.info.error == TERMINATED_ERROR for outcome in batch.failures)
+        were = f", {stopped} running task{'s were' if stopped != 1 else ' was'} stopped"
+        headline = f"[bold red]interrupted by {interrupted}[/]{were if stopped else ''}: {headline}"
     if counts.queued or counts.running:
         headline += f", {counts.queued + counts.running} not started"
     console.print(headline, highlight=False)

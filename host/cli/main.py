@@ -6,8 +6,10 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from exechost.cli.resume import Unadopted
 from exechost.cli.run import run_batch
 from exechost.cli.runs import show_runs
 from exechost.cli.taskfile import command_task, read_json_lines, read_task_file
+from exechost.cli.text import shown
 from exechost.config import (
     DEFAULT_EXECUTOR,
     SEARCH_ORDER,
@@ -31,6 +34,7 @@ from exechost.config import (
     load_config,
 )
 from exechost.errors import ConfigError, ExecHostError
+from exechost.executor import Executor
 from exechost.journal import DEFAULT_JOURNAL
 from exechost.multi import load_executors
 from rich.console import Console
@@ -41,6 +45,16 @@ USAGE_ERROR = 2
 """The exit status of a usage or configuration error."""
 
 OUTPUT_MODES = ("grouped", "quiet")
+BROKEN_PIPE = 128 + signal.SIGPIPE
+"""The exit status when standard output is closed early (``| head``), as a shell reports a tool
+that SIGPIPE stopped."""
+
+START_DEADLINE = 60.0
+"""How long ``exechost check`` waits for each executor's backend to start and end."""
+
+PLAIN_HEADLINE = ("kind", "name", "distribution", "version", "status")
+"""The columns of ``exechost plugins`` on each plugin's first line outside a wide terminal; the
+others follow on lines of their own."""
 
 CONFIG_HELP = f"""\
 configuration (the first found is used):
@@ -68,12 +82,13 @@ After a killed or interrupted run, `exechost run --resume TASKFILE` skips the ta
 succeeded, adopts those still running where the backend can, and runs the rest.
 
 exit status: 0 every task succeeded, 1 a task failed (or a backend could not start),
-2 usage or configuration error, 128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM); a stop
-terminates every running task and prints the partial summary.
+2 usage or configuration error, 128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM, 141 when
+standard output is closed early, as by `| head`); a stop terminates every running task and
+prints the partial summary.
 
 examples:
-  exechost run examples/tasks.toml
-  exechost run --resume examples/tasks.toml
+  exechost run --config examples/exechost.toml examples/tasks.toml
+  exechost run --resume --config examples/exechost.toml examples/tasks.toml
   exechost run --parallelism 8 --log-dir logs tasks.json
   exechost run --executor sequential -- python3 -c 'print("hello")'
   printf '{{"key": "a", "command": ["true"]}}\\n' | exechost run -
@@ -224,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.output == "grouped" and args.json:
             args.subparser.error("--json and --output grouped both write to standard output")
     stdout_taken = args.command == "run" and (args.json or args.output == "grouped")
-    human = Console(stderr=stdout_taken, soft_wrap=True)
+    human = _Console(stderr=stdout_taken, soft_wrap=True)
     try:
         if args.command == "run":
             return _run(args, command, human)
@@ -238,15 +253,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ExecHostError, pluggy.PluginValidationError) as exc:
         _error(str(exc))
         return USAGE_ERROR
-    except BrokenPipeError:  # e.g. `exechost plugins --json | head`: not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    except BrokenPipeError:  # `exechost ... | head`: stop quietly, as SIGPIPE stops other tools
+        _discard_stdout()
+        return BROKEN_PIPE
+
+
+class _Console(Console):
+    """A console that lets a closed pipe raise :class:`BrokenPipeError` (rich's exits with 1)."""
+
+    def on_broken_pipe(self) -> None:
+        _discard_stdout()
+        raise BrokenPipeError
+
+
+def _discard_stdout() -> None:
+    """Send what is still written to standard output (a closed pipe) to ``/dev/null``."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _error(message: str) -> None:
     Console(stderr=True, soft_wrap=True).print(
-        f"[bold red]exechost: error:[/] {escape(message)}", highlight=False
+        f"[bold red]exechost: error:[/] {_markup(message)}", highlight=False
     )
+
+
+def _markup(text: str) -> str:
+    """Untrusted text, shown escaped, inside rich markup."""
+    return escape(shown(text, keep_newlines=True))
 
 
 def _count(text: str) -> int:
@@ -329,7 +362,7 @@ def _config(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps(document, indent=2, default=str))
         return 0
     where = config.file or f"none found, defaults apply (searched: {'; '.join(SEARCH_ORDER)})"
-    console.print(f"# configuration file: {where}", markup=False)
+    console.print(f"# configuration file: {shown(str(where))}", markup=False)
     tables: dict[str, list[tuple[str, str | None, str]]] = {}
     for key, value, source, _ in rows:
         table, _, name = key.rpartition(".")
@@ -337,12 +370,12 @@ def _config(args: argparse.Namespace, console: Console) -> int:
     width = max(len(name) + len(value or "") for rows in tables.values() for name, value, _ in rows)
     for table, entries in tables.items():
         if table:
-            console.print(f"\n[{table}]", markup=False)
+            console.print(f"\n[{shown(table)}]", markup=False)
         for name, value, source in entries:
             line = f"{name} = {value}" if value is not None else f"# {name} is not set"
-            console.print(f"{line:<{width + 5}} # {source}", markup=False)
+            console.print(shown(f"{line:<{width + 5}} # {source}"), markup=False)
     for variable in config.ignored_variables:
-        console.print(f"# ignored: {variable} (names no configuration key)", markup=False)
+        console.print(f"# ignored: {shown(variable)} (names no configuration key)", markup=False)
     console.print(
         "\n# Each key can be set by an environment variable: EXECHOST_ and the key's path in "
         "capitals, with __ between tables, e.g. " + f"{rows[1][3]}, {rows[-1][3]}",
@@ -355,7 +388,7 @@ def _check(args: argparse.Namespace, console: Console) -> int:
     try:
         config = _load_config(args)
     except ConfigError as exc:
-        console.print(f"[red]problem[/] {escape(str(exc))}", highlight=False)
+        console.print(f"[red]problem[/] {_markup(str(exc))}", highlight=False)
         return 1
     problems = 0
     console.print(f"[green]ok[/] configuration: {config.file or 'defaults (no file)'}")
@@ -364,13 +397,18 @@ def _check(args: argparse.Namespace, console: Console) -> int:
             executor = build_executor(config, name)
         except (ExecHostError, pluggy.PluginValidationError) as exc:
             problems += 1
-            console.print(f"[red]problem[/] executor {name}: {escape(str(exc))}", highlight=False)
+            console.print(f"[red]problem[/] executor {name}: {_markup(str(exc))}", highlight=False)
+            continue
+        problem = _try_start(executor)
+        if problem is not None:
+            problems += 1
+            console.print(f"[red]problem[/] executor {_markup(name)}: {_markup(problem)}")
             continue
         section = config.section(name)
         queues = f", queues {', '.join(section.queues)}" if section.queues else ""
         default = " (default)" if name == config.default_executor else ""
         console.print(
-            f"[green]ok[/] executor {name}{default}: backend {section.backend.value}, "
+            f"[green]ok[/] executor {_markup(name)}{default}: backend {section.backend.value}, "
             f"parallelism {executor.parallelism or 'unlimited'}{queues}",
             highlight=False,
         )
@@ -379,10 +417,12 @@ def _check(args: argparse.Namespace, console: Console) -> int:
             continue
         if report.status == IMPORT_ERROR:
             problems += 1
-            console.print(f"[red]problem[/] observer plugin {report.name}: {escape(report.detail)}")
+            console.print(
+                f"[red]problem[/] observer plugin {_markup(report.name)}: {_markup(report.detail)}"
+            )
         else:
             console.print(
-                f"[green]{report.status}[/] observer plugin {report.name}", highlight=False
+                f"[green]{report.status}[/] observer plugin {_markup(report.name)}", highlight=False
             )
     if problems:
         console.print(f"[bold red]{problems} problem{'s' * (problems > 1)}[/]")
@@ -391,12 +431,35 @@ def _check(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _try_start(executor: Executor) -> str | None:
+    """Start ``executor`` as ``run`` would, and end it; what went wrong, or ``None``.
+
+    A backend that connects somewhere (a broker, a scheduler) does so when it starts, so this
+    is what finds a service that does not answer.
+    """
+    errors: list[str] = []
+
+    def start_and_end() -> None:
+        try:
+            executor.start()
+            executor.end()
+        except Exception as exc:  # any failure to start is the answer sought
+            errors.append(str(exc) or type(exc).__name__)
+
+    thread = threading.Thread(target=start_and_end, name="exechost-check", daemon=True)
+    thread.start()
+    thread.join(START_DEADLINE)
+    if thread.is_alive():
+        return f"its backend did not start within {START_DEADLINE:.0f}s"
+    return errors[0] if errors else None
+
+
 def _plugins(args: argparse.Namespace, console: Console) -> int:
     try:
         settings = _load_config(args).plugins
     except ConfigError as exc:
         Console(stderr=True, soft_wrap=True).print(
-            f"[yellow]warning:[/] {escape(str(exc))}", highlight=False
+            f"[yellow]warning:[/] {_markup(str(exc))}", highlight=False
         )
         settings = PluginSettings()
     reports = plugin_reports(settings, check=args.check)
@@ -405,10 +468,20 @@ def _plugins(args: argparse.Namespace, console: Console) -> int:
     else:
         # capabilities are known only for imported backends: no empty column without --check
         columns = [(h, cell) for h, cell in COLUMNS if args.check or h != "capabilities"]
+        rows = [[shown(cell(report)) for _, cell in columns] for report in reports]
         table = Table(*(header for header, _ in columns), box=None)
-        for report in reports:
-            table.add_row(*(escape(cell(report)) for _, cell in columns))
-        console.print(table)
+        for row in rows:
+            table.add_row(*map(escape, row))
+        if console.is_terminal and console.measure(table).maximum <= console.width:
+            console.print(table)
+        else:  # a pipe, a log or a narrow terminal: plain lines, nothing cut
+            console.print(" ".join(PLAIN_HEADLINE), markup=False)
+            for row in rows:
+                cells = dict(zip((header for header, _ in columns), row, strict=True))
+                console.print(" ".join(cells.pop(h) for h in PLAIN_HEADLINE), markup=False)
+                for header, value in cells.items():
+                    if value:
+                        console.print(f"  {header}: {value}", markup=False)
     return 1 if any(r.status in (IMPORT_ERROR, INCOMPATIBLE) for r in reports) else 0
 
 

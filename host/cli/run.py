@@ -30,6 +30,7 @@ from exechost.cli.display import (
 from exechost.cli.resume import ResumeError, ResumeOutcome, Unadopted, plan_resume, resume
 from exechost.cli.taskfile import TaskSpec
 from exechost.config import list_problems
+from exechost.contract import check_task_options
 from exechost.errors import InvalidTaskError
 from exechost.multi import MultiExecutor
 from exechost.tasks import TaskKey
@@ -92,15 +93,18 @@ class StopSignals:
 def route_tasks(tasks: list[TaskSpec], executors: MultiExecutor) -> list[str]:
     """The name of the executor each task routes to, in the order of ``tasks``.
 
-    :raises InvalidTaskError: listing every task that names an executor not configured.
+    :raises InvalidTaskError: listing every task that names an executor not configured, or has an
+        ``executor_config`` its executor does not accept, with its place in the task file.
     """
     problems = []
     routes = []
     for spec in tasks:
         try:
-            routes.append(executors.route(spec.executor, spec.queue).name)
+            executor = executors.route(spec.executor, spec.queue)
+            check_task_options(executor.capabilities, spec.key, spec.executor_config, executor.name)
+            routes.append(executor.name)
         except InvalidTaskError as exc:
-            problems.append(f"task {spec.key!r}: {exc}")
+            problems.append(f"{spec.place or f'task {spec.key!r}'}: {exc}")
     if problems:
         raise InvalidTaskError(list_problems("invalid tasks", problems))
     return routes
@@ -171,6 +175,9 @@ def run_batch(
             executors.start()
             stop.check()
             with display_class(console, len(tasks), output) as display:
+                if isinstance(display, ProgressDisplay):  # the bar counts each start at once
+                    for executor in executors.executors.values():
+                        executor.hooks.register_observer(display)
                 for spec in tasks:
                     batch.add(spec.key)
                 if plan is not None and resume_policy is not None:
@@ -198,8 +205,8 @@ def run_batch(
                 executors.end()
                 finished = collect(executors, batch)
                 display.update(batch.counts(), finished)
-        except Interrupted as exc:
-            interrupted = exc
+        except (Interrupted, BrokenPipeError) as exc:  # a closed stdout stops as SIGPIPE would
+            interrupted = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGPIPE)
             for signum in STOP_SIGNALS:  # a second Ctrl-C must not cut the clean-up short
                 signal.signal(signum, signal.SIG_IGN)
             executors.terminate()

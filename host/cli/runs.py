@@ -7,8 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from exechost.cli.batch import key_text
-from exechost.cli.display import shown
+from exechost.cli.text import key_text, shown
 from exechost.errors import ExecHostError
 from exechost.journal import Journal, JournaledTask, RunRecord, read_journal
 from rich.console import Console

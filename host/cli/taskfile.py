@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import IO, Any
 
 from exechost.config import list_problems, unknown_key_message
-from exechost.config.files import parse_toml
+from exechost.config.files import parse_toml, read_text
 from exechost.errors import ExecHostError, InvalidTaskError
 from exechost.executor import check_retry_policy
 from exechost.tasks import TaskKey, check_command, check_executor_config, check_key
@@ -40,6 +40,11 @@ TASK_KEYS = (
 NO_CONFIG: Mapping[str, Any] = MappingProxyType({})
 """The ``executor_config`` of every task that sets none (one shared object, not one per task)."""
 
+MAX_TASK_FILE_BYTES = 256 << 20
+"""The largest task file read (256 MiB, millions of tasks): ``/dev/zero`` is no task file."""
+MAX_LINE_CHARS = 1 << 20
+"""The longest line of JSON lines on standard input (1 MiB, one task)."""
+
 
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
@@ -55,6 +60,8 @@ class TaskSpec:
     """More attempts after a failed one; the executor's ``retries`` when ``None``."""
     retry_delay: float | None = None
     """Seconds before each retry; the executor's ``retry_delay`` when ``None``."""
+    place: str = ""
+    """Where the task is written, for messages: ``tasks.toml, task 3``."""
 
 
 class TaskFileError(ExecHostError, ValueError):
@@ -71,8 +78,8 @@ def read_task_file(path: str) -> list[TaskSpec]:
         except (OSError, UnicodeDecodeError) as exc:
             raise TaskFileError(f"cannot read task file {path}: {exc}") from None
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text(file, MAX_TASK_FILE_BYTES)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise TaskFileError(f"cannot read task file {path}: {exc}") from None
     if file.suffix == ".toml":
         document: Any = parse_toml(text, path)
@@ -105,7 +112,9 @@ def read_json_lines(stream: IO[str], name: str = "<stdin>") -> list[TaskSpec]:
 
 
 def _json_lines(stream: IO[str], name: str) -> Iterator[tuple[int, Any]]:
-    for number, line in enumerate(stream, 1):
+    for number, line in enumerate(iter(lambda: stream.readline(MAX_LINE_CHARS + 1), ""), 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise TaskFileError(f"{name}:{number}: longer than {MAX_LINE_CHARS} characters")
         if line.strip():
             yield number, _parse_json(line, name, number)
 
@@ -173,6 +182,7 @@ def _parse_task(item: Any, place: str) -> TaskSpec:
         executor_config=config,
         retries=item.get("retries"),
         retry_delay=item.get("retry_delay"),
+        place=place,
     )
 
 
@@ -181,9 +191,25 @@ def _shared(part: Any) -> Any:
     return sys.intern(part) if type(part) is str else part
 
 
-def _parse_json(text: str, where: str, first_line: int = 1) -> Any:
+def _parse_json(text: str, where: str, line: int | None = None) -> Any:
+    """Parse ``text``, the whole of ``where`` or its ``line``."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
-        place = f"{where}:{exc.lineno + first_line - 1}:{exc.colno}"
+        place = f"{where}:{exc.lineno + (line or 1) - 1}:{exc.colno}"
         raise TaskFileError(f"{place}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        problem = "nested too deeply"
+    except ValueError as exc:  # from _unique_keys
+        problem = str(exc)
+    raise TaskFileError(f"{where if line is None else f'{where}:{line}'}: invalid JSON: {problem}")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when a key repeats (JSON leaves it to the reader; TOML forbids it)."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        names = [name for name, _ in pairs]
+        repeated = next(name for n, name in enumerate(names) if name in names[:n])
+        raise ValueError(f"key {repeated!r} appears twice in one object")
+    return document

@@ -22,6 +22,9 @@ CONFIG_FILE_NAME = "exechost.toml"
 PYPROJECT_TABLE = ("tool", "exechost")
 """The table of ``pyproject.toml`` that holds the same keys as ``exechost.toml``."""
 
+MAX_CONFIG_BYTES = 1 << 20
+"""The largest configuration file read (1 MiB)."""
+
 CONFIG_ENV = "EXECHOST_CONFIG"
 """The environment variable naming a configuration file."""
 
@@ -79,6 +82,8 @@ def parse_toml(text: str, where: str) -> dict[str, Any]:
     """Parse TOML ``text``; a syntax error becomes a :class:`ConfigError` ``where:line:column``."""
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{where}: invalid TOML: nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = _POSITION.search(message)
@@ -92,12 +97,27 @@ def parse_toml(text: str, where: str) -> dict[str, Any]:
 def read_toml(path: Path) -> tuple[dict[str, Any], str]:
     """Read and parse the TOML file ``path``; its data and its text."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, MAX_CONFIG_BYTES)
     except OSError as exc:
         raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except ValueError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc}") from None
     return parse_toml(text, str(path)), text
+
+
+def read_text(path: Path, limit: int) -> str:
+    """The UTF-8 text of ``path``.
+
+    :raises ValueError: when it holds more than ``limit`` bytes (it may be a device or a pipe
+        that never ends), without reading more than that.
+    """
+    with path.open("rb") as file:
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"larger than the limit of {limit} bytes")
+    return data.decode("utf-8")
 
 
 def find_config(

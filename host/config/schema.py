@@ -142,9 +142,9 @@ class Config:
 
     @property
     def global_parallelism(self) -> int | None:
-        """The global cap, or ``None`` when there is none."""
+        """The global cap (0: no limit), or ``None`` when none is set."""
         value: int | None = self.parallelism.value
-        return value or None
+        return value
 
     def override(self, *, executor: str | None = None, parallelism: int | None = None) -> Config:
         """This configuration with the default executor or the global cap given as arguments.

@@ -79,13 +79,17 @@ class LocalSettings(LogSettings):
 
 
 def make_log_dir(settings: LogSettings) -> Path:
-    """The settings' log directory as an absolute path, created if needed, or a new temporary
-    one."""
+    """The settings' log directory as an absolute path, created (mode 0700) if needed, or a new
+    temporary one."""
     if settings.log_dir is None:
         return Path(tempfile.mkdtemp(prefix="exechost-logs-")).absolute()
     path = Path(settings.log_dir).absolute()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
+
+
+_LONGEST_POLL = 86400.0
+"""The longest the reaper waits in one epoll call (epoll refuses more than about 24 days)."""
 
 
 @dataclass(eq=False)
@@ -348,7 +352,7 @@ class _Reaper:
             if not child.done:
                 child.timed_out = True
                 _kill(child)
-        return deadlines[0][0] - now if deadlines else -1
+        return min(deadlines[0][0] - now, _LONGEST_POLL) if deadlines else -1
 
     def _wait_one(self, child: _Child) -> None:  # pragma: no cover - platforms without pidfds
         process = child.process

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REDIS_URL
+from conftest import REDIS, REDIS_URL, free_port, require
 from exechost_celery.workerprocess import WorkerProcess
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "celery"
@@ -43,7 +43,7 @@ def test_exechost_run_runs_the_example_batch_on_a_worker(
     assert result.returncode == 1, result.stderr  # the example's timeout task fails on purpose
     output = result.stdout + result.stderr
     assert "4 tasks: 3 succeeded, 1 failed" in output
-    assert "failed celery/timeout on celery: timeout" in output
+    assert 'failed ["celery", "timeout"] on celery: timeout' in output
     hello = (tmp_path / "logs" / "celery__hello.log").read_text()
     assert hello == "hello from a Celery worker\n"
     assert "GREETING=hi" in (tmp_path / "logs" / "celery__where.log").read_text()
@@ -81,3 +81,27 @@ def test_worker_refuses_bad_options() -> None:
     no_command = run_worker_command()
     assert no_command.returncode == 2
     assert "COMMAND" in no_command.stderr
+
+
+def test_exechost_check_reports_a_broker_that_does_not_answer(tmp_path: Path) -> None:
+    require("Redis", REDIS)  # the result backend answers: only the broker is missing
+    port = free_port()
+    (tmp_path / "exechost.toml").write_text(
+        'executor = "celery"\n[executors.celery]\n'
+        f'broker_url = "redis://127.0.0.1:{port}/0"\nresult_backend = "{REDIS_URL}"\n'
+        "operation_timeout = 1\n"
+    )
+    env = {name: value for name, value in os.environ.items() if not name.startswith("EXECHOST_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "exechost", "check"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "everything is ready" not in result.stdout
+    assert "problem executor celery: executor 'celery' could not start" in result.stdout
+    assert f"cannot reach the Celery broker at redis://127.0.0.1:{port}/0" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr

@@ -91,7 +91,7 @@ def worker_log_dir() -> Path:
         configured = os.environ.get(LOG_DIR_VARIABLE)
         if configured:
             _log_dir = Path(configured)
-            _log_dir.mkdir(parents=True, exist_ok=True)
+            _log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         else:
             _log_dir = Path(tempfile.mkdtemp(prefix="exechost-celery-logs-"))
     return _log_dir

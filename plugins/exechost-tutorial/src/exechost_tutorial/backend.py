@@ -54,7 +54,7 @@ class ThreadsBackend:
             self.log_dir = Path(tempfile.mkdtemp(prefix="exechost-threads-"))
         else:
             self.log_dir = Path(self.settings.log_dir)
-            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     @hookimpl
     def executor_execute_async(
