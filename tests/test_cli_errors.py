@@ -47,7 +47,8 @@ def test_unknown_key_names_table_suggests_and_lists_valid_keys(tmp_path, cli):
     message = error_of(cli("run", "tasks.toml"))
     assert (
         f"{file}:3, [executors.gpu]: unknown key 'log_dri' (did you mean 'log_dir'?); "
-        "valid keys: backend, log_dir, parallelism, queued_timeout, queues, retries, retry_delay"
+        "valid keys: backend, log_dir, parallelism, queued_timeout, queues, retries, retry_delay, "
+        "sync_timeout"
     ) in message
 
 
