@@ -621,7 +621,7 @@ class Executor(LifecycleContext):
         thread = self._sync_thread
         try:
             if thread is None:
-                self.hooks.hook.executor_sync(executor=self)
+                self._call_sync()
             elif not thread.call(self._call_sync, self.sync_timeout):
                 self._break("executor_sync")
         except Exception as exc:
