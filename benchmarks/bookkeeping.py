@@ -22,6 +22,14 @@ class InstantBackend:
         executor.success(key)
 
 
+class InstantSyncingBackend(InstantBackend):
+    """The same, with an ``executor_sync`` that does nothing: what the host's sync costs."""
+
+    @hookimpl
+    def executor_sync(self) -> None:
+        """Nothing to find out: every task reported its end already."""
+
+
 def _queued_executor(queued: int, parallelism: int) -> exechost.Executor:
     executor = exechost.load_executor(InstantBackend(), parallelism=parallelism)
     executor.start()
@@ -48,12 +56,30 @@ def heartbeat_seconds(queued: int, heartbeats: int, parallelism: int = 32) -> fl
     return sorted(times)[len(times) // 2]
 
 
-def seconds_per_task(tasks: int, parallelism: int = 32, journal: Journal | None = None) -> float:
+def seconds_per_task(
+    tasks: int,
+    parallelism: int = 32,
+    journal: Journal | None = None,
+    sync_timeout: float | None = None,
+) -> float:
     """Wall time per task, queue to event: queue_command, heartbeats, get_event_buffer, and the
-    journal's writes when one is given (the last one by ``end``, included)."""
-    executor = exechost.load_executor(
-        InstantBackend(), parallelism=parallelism, journal=journal or False
-    )
+    journal's writes when one is given (the last one by ``end``, included).
+
+    :param sync_timeout: give the backend an ``executor_sync`` (doing nothing) and the executor
+        this ``sync_timeout``: 0 calls it on the host's thread, more on the executor's sync thread.
+    """
+    if sync_timeout is None:
+        executor = exechost.load_executor(
+            InstantBackend(), parallelism=parallelism, journal=journal or False
+        )
+    else:
+        executor = exechost.Executor(
+            InstantSyncingBackend(),
+            name="instant",
+            parallelism=parallelism,
+            sync_timeout=sync_timeout,
+            journal=journal,
+        )
     executor.start()
     keys = [("task", number) for number in range(tasks)]
     began = time.perf_counter()

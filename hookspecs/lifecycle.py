@@ -150,7 +150,9 @@ def executor_sync(executor: Executor) -> None:
 
     Return nothing. If the hook raises, every task the host counts as running on this backend ends
     ``failed`` with the error in its info: the host cannot know their fate any more. A backend that
-    wants to retry a lost connection does so inside the hook.
+    wants to retry a lost connection does so inside the hook, within the executor's
+    ``sync_timeout``: the hook runs on a thread of the host's own, and one that has not returned
+    by then is abandoned, its executor broken and its tasks failed (see :doc:`/configuration`).
 
     Example::
 
@@ -175,7 +177,8 @@ def executor_end(executor: Executor) -> None:
     :param executor: the host's executor this backend serves.
 
     Return nothing. If the hook raises, the error is logged with the backend's name and
-    distribution and ``end()`` still completes.
+    distribution and ``end()`` still completes; so it does, after the executor's ``sync_timeout``,
+    if the hook has not returned by then (it runs on a thread of its own).
 
     Example::
 
@@ -196,7 +199,10 @@ def executor_terminate(executor: Executor) -> None:
 
     Return nothing. A backend need not report the tasks it killed: after this hook returns, the host
     reports every task still running as ``failed`` with the error ``"terminated"``. If the hook
-    raises, the error is logged with the backend's name and distribution and the same happens.
+    raises, the error is logged with the backend's name and distribution and the same happens. It
+    runs on a thread of its own: if it has not returned within the executor's ``sync_timeout``,
+    the host reports those tasks ``failed`` with that reason and goes on. Also called, instead of
+    :func:`executor_end`, when an executor whose backend missed its ``sync_timeout`` ends.
 
     Example::
 

@@ -21,7 +21,7 @@ from exechost.config import (
 from exechost.contract import check_backend
 from exechost.discovery import PluginEntry, find_executor
 from exechost.errors import ConfigError, ExecutorNotFoundError, SettingsError
-from exechost.executor import Executor
+from exechost.executor import DEFAULT_SYNC_TIMEOUT, Executor
 from exechost.journal import DEFAULT_JOURNAL, Journal, open_journal
 from exechost.settings import build_settings
 
@@ -261,6 +261,7 @@ def _make(
         retries=0 if section is None else section.retries,
         retry_delay=0.0 if section is None else section.retry_delay,
         queued_timeout=None if section is None else section.queued_timeout,
+        sync_timeout=DEFAULT_SYNC_TIMEOUT if section is None else section.sync_timeout,
     )
     for entry, plugin in observers:
         executor.hooks.register_observer(plugin, entry.name, entry.origin)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import heapq
 import itertools
 import logging
@@ -28,6 +29,7 @@ from exechost.errors import (
 )
 from exechost.events import EventBatch, EventBuffer
 from exechost.hooks import ExecutorHooks
+from exechost.hookthread import HookThread, call_once
 from exechost.lifecycle import LifecycleContext
 from exechost.states import Event, TaskInfo, TaskState
 from exechost.taskqueue import TaskQueue
@@ -53,6 +55,9 @@ TERMINATED_ERROR = "terminated"
 
 NOT_STARTED_ERROR = "terminated before it started"
 """The error of a task that was still queued when its executor was terminated."""
+
+DEFAULT_SYNC_TIMEOUT = 300.0
+"""Seconds a backend's ``executor_sync``, ``executor_end`` or ``executor_terminate`` may take."""
 
 
 def check_retry_policy(owner: str, retries: object, retry_delay: object) -> None:
@@ -104,6 +109,7 @@ class Executor(LifecycleContext):
         retries: int = 0,
         retry_delay: float = 0.0,
         queued_timeout: float | None = None,
+        sync_timeout: float = DEFAULT_SYNC_TIMEOUT,
         journal: Journal | None = None,
     ) -> None:
         """
@@ -117,6 +123,9 @@ class Executor(LifecycleContext):
         :param queued_timeout: seconds a task may wait inside a backend that reports ``running``
             (:attr:`Capabilities.reports_running <exechost.hookspecs.Capabilities.reports_running>`)
             before it is failed; ``None`` for no limit.
+        :param sync_timeout: seconds the backend's ``executor_sync``, ``executor_end`` and
+            ``executor_terminate`` may take, each call (then run on a thread of their own); 0 for
+            no limit. A backend that misses it makes the executor :attr:`broken`.
         :param journal: where to record every task, attempt and state change (see
             :mod:`exechost.journal`); the caller opens and closes it.
         """
@@ -137,12 +146,28 @@ class Executor(LifecycleContext):
                 f"executor {name!r}: queued_timeout must be a finite number of seconds > 0, "
                 f"got {queued_timeout!r}"
             )
+        if (
+            type(sync_timeout) not in (int, float)
+            or not math.isfinite(sync_timeout)
+            or sync_timeout < 0
+        ):
+            raise SettingsError(
+                f"executor {name!r}: sync_timeout must be a finite number of seconds >= 0 "
+                f"(0 for no limit), got {sync_timeout!r}"
+            )
         self.name = name
         self.backend = backend
         self.parallelism = parallelism
         self.retries = retries
         self.retry_delay = float(retry_delay)
         self.queued_timeout = queued_timeout
+        self.sync_timeout = float(sync_timeout)
+        self.broken: str | None = None
+        """Why the executor is broken (its backend missed :attr:`sync_timeout`), or ``None``.
+
+        A broken executor calls its backend no more, except ``executor_terminate`` when it ends;
+        the tasks queued on it fail with this reason."""
+        self._sync_thread: HookThread | None = None
         self.journal = journal
         """The journal this executor records into, or ``None``."""
         self.owns_journal = False
@@ -229,6 +254,8 @@ class Executor(LifecycleContext):
                 f"{type(exc).__name__}: {exc}"
             ) from exc
         self.phase = Phase.STARTED
+        if self.sync_timeout and self.hooks.hook.executor_sync.get_hookimpls():
+            self._sync_thread = HookThread(f"exechost-{self.name}-sync")
         if self.journal is not None and self.journal.run_id is None:
             self.journal.begin_run()
         shutdown.track(self)
@@ -309,6 +336,9 @@ class Executor(LifecycleContext):
         handed the task.
         """
         self._require_started("heartbeat")
+        if self.broken is not None:
+            self._fail_queued(self.broken)
+            return
         if self._retrying:
             self._requeue_due_retries()
         slots = self.open_slots if limit is None else min(self.open_slots, limit)
@@ -324,10 +354,7 @@ class Executor(LifecycleContext):
             journal.commit()
         for task, attempt_id in launching:
             self._launch(task, attempt_id, now)
-        try:
-            self.hooks.hook.executor_sync(executor=self)
-        except Exception as exc:
-            self._fail_running(self._backend_error("executor_sync", exc))
+        self._sync()
         if self._awaiting_start:
             self._expire_queued_timeouts()
         self._notify(
@@ -362,10 +389,8 @@ class Executor(LifecycleContext):
         except BaseException:  # Ctrl-C or a signal while waiting: nothing may outlive the host
             self.terminate()
             raise
-        try:
-            self.hooks.hook.executor_end(executor=self)
-        except Exception as exc:
-            self._backend_error("executor_end", exc)
+        # a broken backend may still run the tasks reported failed: kill them, not just end
+        self._call_last("executor_end" if self.broken is None else "executor_terminate")
         self._close("ended")
 
     def terminate(self) -> None:
@@ -373,7 +398,8 @@ class Executor(LifecycleContext):
 
         Every task still running afterwards is reported ``failed`` with the error
         ``"terminated"``, and every queued task ``failed`` with ``"terminated before it
-        started"``. Does nothing on an executor that has ended.
+        started"``. Does nothing on an executor that has ended. A backend that misses
+        :attr:`sync_timeout` here is abandoned: the running tasks then fail with that reason.
         """
         self._stopping = True
         if self.phase is not Phase.STARTED:
@@ -381,11 +407,11 @@ class Executor(LifecycleContext):
                 self._fail_queued()
                 self._close("terminated")
             return
-        try:
-            self.hooks.hook.executor_terminate(executor=self)
-        except Exception as exc:
-            self._backend_error("executor_terminate", exc)
-        self._fail_running(TERMINATED_ERROR)
+        thread = self._sync_thread
+        if self.broken is None and thread is not None and not thread.settle(self.sync_timeout):
+            self._break("executor_sync")  # interrupted while the backend synced, which hangs
+        self._call_last("executor_terminate")
+        self._fail_running(self.broken or TERMINATED_ERROR)
         self._fail_queued()
         self._close("terminated")
 
@@ -593,6 +619,46 @@ class Executor(LifecycleContext):
         for key in expired:
             self.change_state(key, TaskState.FAILED, TaskInfo(error=error))
 
+    def _sync(self) -> None:
+        """Let the backend sync (hook ``executor_sync``), on its thread when it has one."""
+        thread = self._sync_thread
+        try:
+            if thread is None:
+                self._call_sync()
+            elif not thread.call(self._call_sync, self.sync_timeout):
+                self._break("executor_sync")
+        except Exception as exc:
+            self._fail_running(self._backend_error("executor_sync", exc))
+
+    def _call_sync(self) -> None:
+        self.hooks.hook.executor_sync(executor=self)
+
+    def _call_last(self, hook_name: str) -> None:
+        """Call ``executor_end`` or ``executor_terminate``, within :attr:`sync_timeout`."""
+        caller = getattr(self.hooks.hook, hook_name)
+        if not caller.get_hookimpls():
+            return
+        call = functools.partial(caller, executor=self)
+        try:
+            if not self.sync_timeout:
+                call()
+            elif not call_once(call, self.sync_timeout, f"exechost-{self.name}-{hook_name}"):
+                self._break(hook_name)
+        except Exception as exc:
+            self._backend_error(hook_name, exc)
+
+    def _break(self, hook_name: str) -> None:
+        """Give up on a backend that did not return from ``hook_name`` in time."""
+        backend = self.hooks.describe(self.hooks.manager.get_name(self.backend) or "?")
+        self.broken = (
+            f"backend {backend} did not return from {hook_name} within {self.sync_timeout:g} s "
+            "(setting sync_timeout)"
+        )
+        logger.error("executor %r: %s; it is broken, its tasks fail", self.name, self.broken)
+        self._stopping = True
+        self._fail_running(self.broken)
+        self._fail_queued(self.broken)
+
     def _backend_error(self, hook_name: str, exc: Exception) -> str:
         who = self.hooks.culprit(hook_name, exc)
         logger.error(
@@ -611,14 +677,14 @@ class Executor(LifecycleContext):
             if key in self._running:
                 self.change_state(key, TaskState.FAILED, TaskInfo(error=error))
 
-    def _fail_queued(self) -> None:
+    def _fail_queued(self, error: str = NOT_STARTED_ERROR) -> None:
         now = time.time()
         with self._lock:
             retrying = [entry[2] for entry in sorted(self._retrying)]
             self._retrying.clear()
             self._retrying_keys.clear()
         for task in retrying + self._queue.drain():
-            info = TaskInfo(error=NOT_STARTED_ERROR, ended_at=now)
+            info = TaskInfo(error=error, ended_at=now)
             with self._lock:
                 self._events.append(task.key, Event(TaskState.FAILED, info))
             self._notify(self._on_state_changed, key=task.key, state=TaskState.FAILED, info=info)
@@ -632,6 +698,8 @@ class Executor(LifecycleContext):
     def _close(self, how: str) -> None:
         self.phase = Phase.ENDED
         shutdown.untrack(self)
+        if self._sync_thread is not None:
+            self._sync_thread.stop()
         journal = self.journal
         if journal is None:
             return

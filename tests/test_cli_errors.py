@@ -48,7 +48,7 @@ def test_unknown_key_names_table_suggests_and_lists_valid_keys(tmp_path, cli):
     assert (
         f"{file}:3, [executors.gpu]: unknown key 'log_dri' (did you mean 'log_dir'?); "
         "valid keys: backend, detach, log_dir, parallelism, queued_timeout, queues, retries, "
-        "retry_delay"
+        "retry_delay, sync_timeout"
     ) in message
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from exechost.errors import ConfigError
+from exechost.executor import DEFAULT_SYNC_TIMEOUT
 from exechost.settings import did_you_mean
 
 DEFAULT_EXECUTOR = "local"
@@ -75,6 +76,7 @@ EXECUTOR_KEYS = (
     "queues",
     "retries",
     "retry_delay",
+    "sync_timeout",
 )
 """The host's keys in an ``[executors.NAME]`` table; every other key is a backend setting."""
 PLUGIN_KEYS = ("autoload", "block")
@@ -94,6 +96,9 @@ class ExecutorSection:
     """Seconds between a failed attempt and the next, unless the task sets its own."""
     queued_timeout: float | None = None
     """Seconds a task may wait inside a backend that reports ``running`` before it fails."""
+    sync_timeout: float = DEFAULT_SYNC_TIMEOUT
+    """Seconds the backend's ``executor_sync``, ``executor_end`` or ``executor_terminate`` may
+    take before the executor gives up on it; 0 for no limit."""
     settings: Mapping[str, Value] = field(default_factory=dict)
     """The backend's own settings, checked against its ``Settings`` when the backend is loaded."""
 
@@ -330,6 +335,9 @@ def _section(
         queued_timeout, table_name, "queued_timeout", problems, zero=False
     ):
         values[f"{table_name}.queued_timeout"] = queued_timeout
+    sync_timeout = table.get("sync_timeout", Value(DEFAULT_SYNC_TIMEOUT, DEFAULT))
+    if _check_seconds(sync_timeout, table_name, "sync_timeout", problems, zero=True):
+        values[f"{table_name}.sync_timeout"] = sync_timeout
     settings = {key: value for key, value in table.items() if key not in EXECUTOR_KEYS}
     for key, value in settings.items():
         values[f"{table_name}.{key}"] = value
@@ -341,6 +349,9 @@ def _section(
         retries=retries.value if type(retries.value) is int else 0,
         retry_delay=float(retry_delay.value) if _is_seconds(retry_delay.value) else 0.0,
         queued_timeout=(float(queued_timeout.value) if _is_seconds(queued_timeout.value) else None),
+        sync_timeout=(
+            float(sync_timeout.value) if _is_seconds(sync_timeout.value) else DEFAULT_SYNC_TIMEOUT
+        ),
         settings=settings,
     )
 

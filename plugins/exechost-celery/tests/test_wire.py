@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import exechost
+import pytest
 import redis
 from celery import Celery
 from conftest import REDIS_URL, settings_for, unique_queue
@@ -76,27 +77,35 @@ def test_worker_refuses_a_pickled_task(worker: WorkerProcess, tmp_path: Path) ->
 
 
 class MgetCounter:
-    """Counts the result backend's bulk reads (the real ones, which it passes on)."""
+    """Counts the tasks in each of the result backend's bulk reads (the real ones, which it passes
+    on), made from any thread: Celery gives each thread a backend object of its own, and the
+    executor syncs on a thread of the host's."""
 
-    def __init__(self, executor: exechost.Executor) -> None:
-        backend = executor.backend.app.backend  # type: ignore[attr-defined]
-        self.real_mget = backend.mget
+    def __init__(self, executor: exechost.Executor, monkeypatch: pytest.MonkeyPatch) -> None:
+        backend_class = type(executor.backend.app.backend)  # type: ignore[attr-defined]
+        real_mget = backend_class.mget
         self.batches: list[int] = []
-        backend.mget = self
-        backend.get = self.refuse  # one request per task is exactly what must not happen
 
-    def __call__(self, keys: list[bytes]) -> Any:
-        self.batches.append(len(keys))
-        return self.real_mget(keys)
+        def mget(backend: Any, keys: list[bytes | str]) -> Any:
+            prefix = backend.key_t(backend.task_keyprefix)
+            self.batches.append(sum(1 for key in keys if backend.key_t(key).startswith(prefix)))
+            return real_mget(backend, keys)
 
-    def refuse(self, key: bytes) -> Any:
+        monkeypatch.setattr(backend_class, "mget", mget)
+        monkeypatch.setattr(backend_class, "get", self.refuse)
+
+    @staticmethod
+    def refuse(backend: Any, key: bytes) -> Any:
+        """One request per task is exactly what must not happen."""
         raise AssertionError(f"the executor read one result at a time ({key!r})")
 
 
-def test_sync_reads_every_running_task_in_one_request(celery_settings: dict[str, Any]) -> None:
+def test_sync_reads_every_running_task_in_one_request(
+    celery_settings: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     executor = exechost.load_executor("celery", **{**celery_settings, "sync_interval": 0.2})
     executor.start()
-    counter = MgetCounter(executor)
+    counter = MgetCounter(executor, monkeypatch)
     for n in range(30):
         executor.queue_command(("bulk", n), ["sleep", "0.3"])
     executor.heartbeat()
@@ -106,10 +115,12 @@ def test_sync_reads_every_running_task_in_one_request(celery_settings: dict[str,
     assert len(executor.get_event_buffer()) == 30
 
 
-def test_sync_is_never_faster_than_its_interval(celery_settings: dict[str, Any]) -> None:
+def test_sync_is_never_faster_than_its_interval(
+    celery_settings: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     executor = exechost.load_executor("celery", **{**celery_settings, "sync_interval": 0.25})
     executor.start()
-    counter = MgetCounter(executor)
+    counter = MgetCounter(executor, monkeypatch)
     executor.queue_command("slow", ["sleep", "1.2"])
     started = time.monotonic()
     executor.heartbeat()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,8 @@ class _Submission:
 class DaskBackend:
     """Submits each task to Dask as a call of :func:`exechost_dask.worker.run_task`.
 
-    ``executor_execute_async`` prepares a task and names its Dask key (the task's external id);
+    ``executor_execute_async`` prepares a task and names its Dask key, ``exechost-`` and the
+    attempt id (the task's external id);
     ``executor_sync``, which ends the same heartbeat, submits every task prepared since the last
     one with a single ``Client.map`` per set of resources: one graph update for the scheduler
     instead of one per task.
@@ -45,11 +45,15 @@ class DaskBackend:
     Settings = DaskSettings
     default_parallelism = 0
     """No limit of the host's own: Dask queues what its workers cannot run yet."""
-    exechost_api = ">=1.0,<2"
+    exechost_api = ">=1.1,<2"
     capabilities = Capabilities(
         can_cancel_running=True,
         runs_elsewhere=True,
         ordered_start=True,
+        # Dask forgets a client's futures, and cancels their tasks, when the client goes away.
+        can_adopt=False,
+        # Dask tells a client when a task ends, not when a worker starts it.
+        reports_running=False,
         executor_config=DaskTaskOptions,
     )
 
@@ -80,11 +84,15 @@ class DaskBackend:
 
     @hookimpl
     def executor_execute_async(
-        self, key: TaskKey, command: Sequence[str], executor_config: Mapping[str, Any]
+        self,
+        key: TaskKey,
+        command: Sequence[str],
+        executor_config: Mapping[str, Any],
+        attempt_id: str,
     ) -> str:
         assert self.log_dir is not None
         options = parse_options(key, executor_config, DaskTaskOptions)  # checked when queued
-        task_id = f"exechost-{uuid.uuid4().hex}"
+        task_id = f"exechost-{attempt_id}"
         log_path = str(log_path_for(self.log_dir, key))
         self._unsubmitted.append(_Submission(key, task_id, list(command), log_path, options))
         return task_id

@@ -96,7 +96,7 @@ def test_commands_succeed_and_fail_with_exit_codes_and_logs(cluster, tmp_path):
     assert "No such file or directory" in events["missing"].info.error
     assert events[("batch", "tuple", 7)].state is TaskState.SUCCESS
     for event in events.values():
-        assert event.info.external_id.startswith("exechost-")  # the task's Dask key
+        assert event.info.external_id == f"exechost-{event.info.attempt_id}"  # its Dask key
         assert event.info.started_at <= event.info.ended_at
 
 

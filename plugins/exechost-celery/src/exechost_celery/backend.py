@@ -58,6 +58,9 @@ class _Task:
     """The last heartbeat counter seen in the task's ``STARTED`` state."""
     beat_seen: float = 0.0
     """When (monotonic) that counter was first seen."""
+    unknown_since: float | None = None
+    """When (monotonic) the result backend was found to have lost its data, the task's state
+    with it; ``None`` while its state is known, or has never been lost."""
 
 
 class CeleryBackend:
@@ -89,6 +92,8 @@ class CeleryBackend:
         self._broker_outage = Outage("broker", broker, settings.operation_timeout)
         self._results_outage = Outage("result backend", results, settings.operation_timeout)
         self._transient_errors: tuple[type[BaseException], ...] = (OSError, OperationalError)
+        # a key of this executor's own in the result backend: gone, the backend lost its data
+        self._canary = f"exechost-celery-canary-{uuid()}"
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -109,6 +114,7 @@ class CeleryBackend:
             )
         self._check_broker(app)
         self._check_result_backend(app)
+        app.backend.client.set(self._canary, b"1")
         with app.connection_for_write() as connection:  # not connected: only its error types
             broker_errors = connection.connection_errors
         self._transient_errors = (
@@ -321,7 +327,11 @@ class CeleryBackend:
         backend = self.app.backend
         tasks = list(self._published.values())
         try:
-            values = backend.mget([backend.get_key_for_task(task.task_id) for task in tasks])
+            canary, *values = backend.mget(
+                [self._canary, *(backend.get_key_for_task(task.task_id) for task in tasks)]
+            )
+            if canary is None:
+                backend.client.set(self._canary, b"1")
         except self._transient_errors as exc:
             beginning = self._results_outage.since is None
             if self._results_outage.failed(exc):
@@ -335,10 +345,27 @@ class CeleryBackend:
             return
         self._results_outage.recovered()
         now = time.monotonic()
+        if canary is None:
+            logger.warning(
+                "exechost-celery: the result backend at %s lost its data (restarted without "
+                "persistence, or flushed): tasks not reported again within %gs fail",
+                self._results_outage.url,
+                self.settings.worker_lost_timeout,
+            )
         lost: list[str] = []
         for task, value in zip(tasks, values, strict=True):
             if value is None:
+                if canary is None and task.unknown_since is None:
+                    task.unknown_since = now
+                elif (
+                    task.unknown_since is not None
+                    and now - task.unknown_since >= self.settings.worker_lost_timeout
+                ):
+                    del self._published[task.task_id]
+                    lost.append(task.task_id)
+                    executor.fail(task.key, TaskInfo(error=self._forgotten_error()))
                 continue
+            task.unknown_since = None
             meta = backend.decode(value)
             status, result = meta["status"], meta["result"]
             if status == states.SUCCESS:
@@ -390,6 +417,14 @@ class CeleryBackend:
             f"heartbeat for {self.settings.worker_lost_timeout:g}s (setting worker_lost_timeout)"
         )
 
+    def _forgotten_error(self) -> str:
+        return (
+            f"state lost: the result backend at {self._results_outage.url} lost its data "
+            "(restarted without persistence, or flushed) and no worker reported the task in the "
+            f"{self.settings.worker_lost_timeout:g}s after (setting worker_lost_timeout); it may "
+            "have run"
+        )
+
     def _revoke(self, task_ids: list[str]) -> None:
         """Tell every worker to drop these tasks, and to kill them where they run."""
         assert self.app is not None
@@ -432,6 +467,8 @@ class CeleryBackend:
     def _close(self) -> None:
         self._drop_producer()
         if self.app is not None:
+            with contextlib.suppress(*self._transient_errors):
+                self.app.backend.client.delete(self._canary)
             self.app.close()
 
 
