@@ -15,7 +15,6 @@ import os
 import select
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -31,6 +30,7 @@ from exechost.process import (
     create_log,
     finished_info,
     kill_group,
+    make_log_dir,
     parse_options,
     reap,
     spawn,
@@ -47,15 +47,6 @@ class LocalSettings:
 
     log_dir: str | None = None
     """The directory of the tasks' log files; a new temporary directory when ``None``."""
-
-
-def make_log_dir(settings: LocalSettings) -> Path:
-    """The settings' log directory, created if needed, or a new temporary one."""
-    if settings.log_dir is None:
-        return Path(tempfile.mkdtemp(prefix="exechost-logs-"))
-    path = Path(settings.log_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @dataclass(eq=False)

@@ -17,8 +17,8 @@ from typing import Any
 
 from celery import Task
 from celery.states import STARTED
+from exechost import TaskKey
 from exechost.process import log_path_for, parse_options, run
-from exechost.tasks import TaskKey
 
 from exechost_celery.orphans import TASK_ID_VARIABLE
 
