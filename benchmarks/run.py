@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bookkeeping
+import imports
 import throughput
 
 
@@ -30,10 +31,11 @@ class Scale:
     heartbeats: int
     overhead_tasks: int
     memory_tasks: int
+    import_rounds: int
 
 
-FULL = Scale(2_000, 5, 1_000, 100_000, 301, 100_000, 100_000)
-QUICK = Scale(100, 1, 100, 2_000, 21, 2_000, 2_000)
+FULL = Scale(2_000, 5, 1_000, 100_000, 301, 100_000, 100_000, 20)
+QUICK = Scale(100, 1, 100, 2_000, 21, 2_000, 2_000, 2)
 
 
 def verdict(ok: bool) -> str:
@@ -84,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     memory = bookkeeping.bytes_per_queued_task(scale.memory_tasks)
     print(f"\n4. memory per queued task ({scale.memory_tasks} queued, 4-word argv, tuple key)")
     print(f"   {memory:.0f} bytes per task")
+
+    print(f"\n5. imports in fresh interpreters (median of {scale.import_rounds}), against pluggy")
+    for line in imports.report(imports.measure(scale.import_rounds)):
+        print(f"   {line}")
     return 0
 
 

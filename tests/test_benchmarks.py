@@ -24,5 +24,8 @@ def test_the_quick_benchmark_prints_every_figure():
         "queued:",
         "us per task",
         "bytes per task",
+        "import pluggy",
+        "import exechost.hookspecs",
+        "ms importtime",
     ):
         assert expected in done.stdout, done.stdout
