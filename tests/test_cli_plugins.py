@@ -283,13 +283,14 @@ def test_plugins_check_registers_each_plugin_as_run_does(cli, misregistered_env)
         "an-instance": "refused",
         "good": "ok",
     }
-    assert "is the class Observer; an observer is a module or an object" in (
-        rows["a-class"]["detail"]
+    assert (
+        "is the class Observer; an observer is a module or an object" in (rows["a-class"]["detail"])
     )
     assert "'stat'" in rows["misspelt"]["detail"]
     assert "'comand'" in rows["misspelt-backend"]["detail"]
-    assert "executor 'an-instance' (misregistered:BACKEND) is a Good object, not a class" in (
-        rows["an-instance"]["detail"]
+    assert (
+        "executor 'an-instance' (misregistered:BACKEND) is a Good object, not a class"
+        in (rows["an-instance"]["detail"])
     )
     checked = cli("check", env=misregistered_env)
     assert checked.returncode == 1
