@@ -152,7 +152,7 @@ def build_settings(
         return settings_class(**converted)
     except (TypeError, ValueError) as exc:  # a __post_init__ check of the backend's own
         # it may be about any of the values: name their source when they share one
-        places = {sources[name] for name in values if name in sources}
+        places = {sources.get(name) for name in values}
         culprit = next(iter(values)) if len(places) == 1 else None
         raise SettingsError(_located(owner, [(culprit, str(exc))], sources)) from exc
 
