@@ -9,10 +9,10 @@ The names below are imported when first used, so that ``import exechost`` (and t
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # not typing's: importing typing would cost more than this whole module
 if TYPE_CHECKING:
+    from typing import Any
+
     from exechost.api import load_executor
     from exechost.attempts import Attempt
     from exechost.config import Config, load_config
@@ -70,7 +70,7 @@ if not TYPE_CHECKING:  # type checkers see the imports above, and flag any other
         module = _HOME.get(name)
         if module is None:
             raise AttributeError(f"module 'exechost' has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
+        value = getattr(__import__(module, fromlist=[name]), name)
         globals()[name] = value
         return value
 
