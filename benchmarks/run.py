@@ -20,6 +20,7 @@ from exechost.executor import DEFAULT_SYNC_TIMEOUT
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bookkeeping
+import imports
 import journal
 import throughput
 
@@ -34,10 +35,11 @@ class Scale:
     overhead_tasks: int
     memory_tasks: int
     journal_batches: tuple[int, ...]
+    import_rounds: int
 
 
-FULL = Scale(2_000, 5, 1_000, 100_000, 301, 100_000, 100_000, (2_000, 20_000, 100_000))
-QUICK = Scale(100, 1, 100, 2_000, 21, 2_000, 2_000, (200, 2_000))
+FULL = Scale(2_000, 5, 1_000, 100_000, 301, 100_000, 100_000, (2_000, 20_000, 100_000), 20)
+QUICK = Scale(100, 1, 100, 2_000, 21, 2_000, 2_000, (200, 2_000), 2)
 
 
 def verdict(ok: bool) -> str:
@@ -117,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             f"   {tasks:>7} tasks: {with_journal * 1e6:6.1f} us with, {without * 1e6:6.1f} us "
             f"without (target <= 40 us: {verdict(with_journal <= 40e-6)})"
         )
+    print(f"\n6. imports in fresh interpreters (median of {scale.import_rounds}), against pluggy")
+    for line in imports.report(imports.measure(scale.import_rounds)):
+        print(f"   {line}")
     return 0
 
 

@@ -13,6 +13,7 @@ from exechost.config import (
     EXECUTOR_KEYS,
     Config,
     ExecutorSection,
+    Source,
     Value,
     list_problems,
     load_config,
@@ -189,15 +190,13 @@ def build_executor(
     ]
     if problems:
         raise ConfigError(list_problems("invalid configuration", problems))
-    values = {key: value.value for key, value in section.settings.items()}
-    values.update({k: v.value for k, v in (common_settings or {}).items() if k in fields})
-    values.update(settings or {})
-    try:
-        backend = instantiate_backend(backend_class, values, name)
-    except SettingsError as exc:
-        if not section.settings and not common_settings:
-            raise
-        raise SettingsError(f"{_where(config, section)}: {exc}") from None
+    given = dict(section.settings)
+    given.update({k: v for k, v in (common_settings or {}).items() if k in fields})
+    for key, value in (settings or {}).items():
+        given[key] = Value(value, Source("argument", f"{key} of load_executor"))
+    values = {key: value.value for key, value in given.items()}
+    sources = {key: _where(config, section, value.source) for key, value in given.items()}
+    backend = instantiate_backend(backend_class, values, name, sources)
     if parallelism is None:
         parallelism = _parallelism(backend, section.parallelism, config.global_parallelism)
     return _make(backend, name, parallelism, entry.origin, observers, plugins, section)
@@ -211,11 +210,18 @@ def settings_fields(backend_class: Any) -> list[str]:
     return [f.name for f in dataclasses.fields(settings_class) if f.init]
 
 
-def instantiate_backend(backend_class: Any, settings: Mapping[str, Any], name: str) -> object:
+def instantiate_backend(
+    backend_class: Any,
+    settings: Mapping[str, Any],
+    name: str,
+    sources: Mapping[str, str] | None = None,
+) -> object:
     """Validate ``settings`` against ``backend_class.Settings`` and make the backend.
 
     A backend class with a ``Settings`` dataclass is called with the validated instance; one
     without is called with no arguments and takes no settings.
+
+    :param sources: where each setting came from, for messages.
     """
     owner = f"executor {name!r}"
     settings_class = getattr(backend_class, "Settings", None)
@@ -227,7 +233,7 @@ def instantiate_backend(backend_class: Any, settings: Mapping[str, Any], name: s
         return backend_class()
     if not (isinstance(settings_class, type) and dataclasses.is_dataclass(settings_class)):
         raise SettingsError(f"{owner}: its Settings must be a dataclass, got {settings_class!r}")
-    return backend_class(build_settings(settings_class, settings, owner=owner))
+    return backend_class(build_settings(settings_class, settings, owner=owner, sources=sources))
 
 
 def _parallelism(backend: object, own: int | None, cap: int | None) -> int:
@@ -270,9 +276,12 @@ def _make(
     return executor
 
 
-def _where(config: Config, section: ExecutorSection) -> str:
-    """Where the executor's table (or, without one, the name of the default executor) is."""
-    sources = [section.backend, *section.settings.values()]
-    source = next((v.source for v in sources if v.source.kind != "default"), section.backend.source)
+def _where(config: Config, section: ExecutorSection, source: Source | None = None) -> str:
+    """Where the executor's table (or, without one, the name of the default executor) is; or,
+    given ``source``, where a value of that table came from."""
+    if source is None:
+        sources = [section.backend, *section.settings.values()]
+        found = (v.source for v in sources if v.source.kind != "default")
+        source = next(found, section.backend.source)
     source = dataclasses.replace(source, line=None)  # the table, not the line of one of its keys
     return source.where(f"executors.{section.name}" if section.name in config.executors else None)

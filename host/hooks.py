@@ -16,20 +16,33 @@ from exechost.hookspecs import LIFECYCLE_HOOKS, PROJECT_NAME, lifecycle, observe
 class ExecutorHooks:
     """The pluggy manager of one executor, and who each of its plugins is, for messages."""
 
-    def __init__(self, backend: object, name: str, origin: str | None) -> None:
-        """Register ``backend`` under ``name``; ``origin`` is its distribution, if known."""
+    def __init__(self, backend: object | None, name: str = "", origin: str | None = None) -> None:
+        """Register ``backend`` under ``name``; ``origin`` is its distribution, if known.
+
+        Without a backend, the manager serves to check observer plugins (``plugins --check``).
+        """
         self.manager = pluggy.PluginManager(PROJECT_NAME)
         self.manager.add_hookspecs(lifecycle)
         self.manager.add_hookspecs(observers)
         self.hook = self.manager.hook
         self.backend = backend
         self._origins: dict[str, str | None] = {}
-        self._register(backend, name, origin)
+        if backend is not None:
+            self._register(backend, name, origin)
 
     def register_observer(
         self, plugin: object, name: str | None = None, origin: str | None = None
     ) -> None:
-        """Register an observer plugin, refusing one that implements a lifecycle hook plainly."""
+        """Register an observer plugin, refusing a class (whose hook implementations would be
+        called without an instance) and one that implements a lifecycle hook plainly."""
+        if isinstance(plugin, type):
+            raise pluggy.PluginValidationError(
+                plugin,
+                f"observer plugin {name or plugin.__name__!r} "
+                f"({origin or distribution_of(plugin)}) is the class {plugin.__qualname__}; "
+                "an observer is a module or an object: register an instance (an entry point "
+                "names one as module:INSTANCE)",
+            )
         plugin_name = self._register(plugin, name, origin)
         plain = [
             caller.name

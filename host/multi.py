@@ -336,7 +336,10 @@ def load_executors(
     loaded = config if isinstance(config, Config) else load_config(config)
     loaded = loaded.override(executor=executor, parallelism=parallelism)
     observers = observer_plugins(loaded.plugins)
-    common = {k: Value(v, Source("argument", k)) for k, v in common_settings.items()}
+    common = {
+        key: Value(value, Source("argument", f"{key} of load_executors"))
+        for key, value in common_settings.items()
+    }
     executors = {
         name: build_executor(
             loaded, name, common_settings=common, observers=observers, plugins=plugins

@@ -4,6 +4,11 @@ Each command runs in a new session (so its own process group) with stdin from ``
 stdout and stderr in one log file. When the command exits, whatever it left running in its process
 group is killed too, so a task's processes end with the task. Backends outside this distribution
 (a Celery worker, a Dask worker) use these functions as they are.
+
+This module is the SDK of backend authors: with :mod:`exechost` (the types of the hooks'
+arguments, the errors), :mod:`exechost.hookspecs` (the contract) and :mod:`exechost.testing` (the
+conformance suite), the names in its ``__all__`` are everything a backend needs from exechost.
+Other modules of exechost are internal: they change without notice.
 """
 
 from __future__ import annotations
@@ -18,15 +23,33 @@ import select
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from exechost.settings import build_settings
 from exechost.shutdown import signals_deferred
 from exechost.states import TaskInfo
 from exechost.tasks import TaskKey
+
+__all__ = [
+    "HAVE_PIDFD",
+    "TIMEOUT_ERROR",
+    "LogDirSettings",
+    "ProcessOptions",
+    "create_log",
+    "finished_info",
+    "kill_group",
+    "log_path_for",
+    "make_log_dir",
+    "parse_options",
+    "reap",
+    "run",
+    "spawn",
+    "wait_for_exit",
+]
 
 HAVE_PIDFD = hasattr(os, "pidfd_open")
 """Whether exits can be waited for through pidfds (Linux 5.3 and later)."""
@@ -94,6 +117,24 @@ LOG_FILE_MODE = 0o600
 _NO_OPTIONS = ProcessOptions()
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=+-]+")
+
+
+class LogDirSettings(Protocol):
+    """Settings that may name the directory of the tasks' logs: any settings dataclass with a
+    ``log_dir: str | None`` field (``None``: a new temporary directory)."""
+
+    @property
+    def log_dir(self) -> str | None: ...
+
+
+def make_log_dir(settings: LogDirSettings) -> Path:
+    """The settings' log directory as an absolute path, created (mode 0700) if needed, or a new
+    temporary one."""
+    if settings.log_dir is None:
+        return Path(tempfile.mkdtemp(prefix="exechost-logs-")).absolute()
+    path = Path(settings.log_dir).absolute()
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
 
 
 def create_log(log_dir: Path, key: TaskKey) -> tuple[Path, int]:

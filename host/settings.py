@@ -100,18 +100,26 @@ def type_hints(settings_class: type[Any]) -> dict[str, Any]:
     return hints
 
 
-def build_settings(settings_class: type[Any], values: Mapping[str, Any], *, owner: str) -> Any:
+def build_settings(
+    settings_class: type[Any],
+    values: Mapping[str, Any],
+    *,
+    owner: str,
+    sources: Mapping[str, str] | None = None,
+) -> Any:
     """Validate ``values`` against the dataclass ``settings_class`` and return an instance.
 
     :param owner: who the settings belong to, for messages (``"executor 'local'"``).
+    :param sources: where each value came from, by key (``"argument log_dir of load_executor"``,
+        a file's table), for messages: a problem with a value names where it came from.
     :raises SettingsError: for an unknown key, a value of the wrong type or a missing value; the
         message names the key and lists the valid ones.
     """
     fields = {f.name: f for f in dataclasses.fields(settings_class) if f.init}
     hints = type_hints(settings_class)
     valid = sorted(fields)
-    problems = [
-        f"unknown setting {name!r}{did_you_mean(name, valid)}"
+    problems: list[tuple[str | None, str]] = [
+        (name, f"unknown setting {name!r}{did_you_mean(name, valid)}")
         for name in values
         if name not in fields
     ]
@@ -122,25 +130,44 @@ def build_settings(settings_class: type[Any], values: Mapping[str, Any], *, owne
                 field.default is dataclasses.MISSING
                 and field.default_factory is dataclasses.MISSING
             ):
-                problems.append(f"setting {name!r} is required")
+                problems.append((None, f"setting {name!r} is required"))
             continue
         value = convert(values[name], hints[name])
         if value is _MISSING:
             given = values[name]
             finite = " (finite)" if type(given) is float and not math.isfinite(given) else ""
             problems.append(
-                f"setting {name!r} must be {describe_type(hints[name])}{finite}, "
-                f"got {type(values[name]).__name__} {values[name]!r}"
+                (
+                    name,
+                    f"setting {name!r} must be {describe_type(hints[name])}{finite}, "
+                    f"got {type(values[name]).__name__} {values[name]!r}",
+                )
             )
         else:
             converted[name] = value
+    sources = sources or {}
     if problems:
         valid_list = ", ".join(f"{name} ({describe_type(hints[name])})" for name in valid)
         raise SettingsError(
-            f"invalid settings for {owner}: {'; '.join(problems)}. "
-            f"Valid settings: {valid_list or '(none)'}"
+            f"{_located(owner, problems, sources)}. Valid settings: {valid_list or '(none)'}"
         )
     try:
         return settings_class(**converted)
     except (TypeError, ValueError) as exc:  # a __post_init__ check of the backend's own
-        raise SettingsError(f"invalid settings for {owner}: {exc}") from exc
+        # it may be about any of the values: name their source when they share one
+        places = {sources.get(name) for name in values}
+        culprit = next(iter(values)) if len(places) == 1 else None
+        raise SettingsError(_located(owner, [(culprit, str(exc))], sources)) from exc
+
+
+def _located(owner: str, problems: list[tuple[str | None, str]], sources: Mapping[str, str]) -> str:
+    """``invalid settings for OWNER: PROBLEMS``, each problem after where its value came from,
+    or the whole message after it when every problem names the same place."""
+    places = [sources.get(name) if name is not None else None for name, _ in problems]
+    if len(set(places)) == 1 and places[0] is not None:
+        return f"{places[0]}: invalid settings for {owner}: {'; '.join(p for _, p in problems)}"
+    texts = [
+        problem if place is None else f"{place}: {problem}"
+        for place, (_, problem) in zip(places, problems, strict=True)
+    ]
+    return f"invalid settings for {owner}: {'; '.join(texts)}"

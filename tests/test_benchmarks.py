@@ -26,5 +26,8 @@ def test_the_quick_benchmark_prints_every_figure():
         "bytes per task",
         "on / off:",
         "us with,",
+        "import pluggy",
+        "import exechost.hookspecs",
+        "ms importtime",
     ):
         assert expected in done.stdout, done.stdout

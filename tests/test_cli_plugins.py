@@ -216,3 +216,98 @@ def test_only_the_executors_a_batch_uses_are_started(tmp_path, cli):
         result.stderr
     )
     assert not (tmp_path / "ran").exists()
+
+
+MISREGISTERED = """
+from exechost import hookimpl
+
+class Observer:
+    @hookimpl
+    def executor_task_state_changed(self, key, state):
+        pass
+
+OBSERVER = Observer()
+
+@hookimpl
+def executor_task_state_changed(executor, key, stat):
+    pass
+
+class Backend:
+    @hookimpl
+    def executor_execute_async(self, executor, key, comand):
+        return None
+
+class Good:
+    @hookimpl
+    def executor_execute_async(self, executor, key, command):
+        return None
+
+BACKEND = Good()
+"""
+
+
+@pytest.fixture
+def misregistered_env(tmp_path):
+    """PYTHONPATH with plugins that import fine but that ``run`` refuses, and one it accepts."""
+    make_distribution(
+        tmp_path / "site",
+        "exechost-misregistered",
+        {"misregistered": MISREGISTERED},
+        {
+            "exechost.plugins": {
+                "a-class": "misregistered:Observer",
+                "misspelt": "misregistered",
+                "instance": "misregistered:OBSERVER",
+            },
+            "exechost.executors": {
+                "misspelt-backend": "misregistered:Backend",
+                "an-instance": "misregistered:BACKEND",
+                "good": "misregistered:Good",
+            },
+        },
+    )
+    return {"PYTHONPATH": str(tmp_path / "site")}
+
+
+def test_plugins_check_registers_each_plugin_as_run_does(cli, misregistered_env):
+    result = cli("plugins", "--check", "--json", env=misregistered_env)
+    assert result.returncode == 1
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    ours = "exechost-misregistered"
+    mine = {name: r["status"] for name, r in rows.items() if r["distribution"] == ours}
+    assert mine == {
+        "a-class": "refused",
+        "misspelt": "refused",
+        "instance": "ok",
+        "misspelt-backend": "refused",
+        "an-instance": "refused",
+        "good": "ok",
+    }
+    assert (
+        "is the class Observer; an observer is a module or an object" in (rows["a-class"]["detail"])
+    )
+    assert "'stat'" in rows["misspelt"]["detail"]
+    assert "'comand'" in rows["misspelt-backend"]["detail"]
+    assert (
+        "executor 'an-instance' (misregistered:BACKEND) is a Good object, not a class"
+        in (rows["an-instance"]["detail"])
+    )
+    checked = cli("check", env=misregistered_env)
+    assert checked.returncode == 1
+    assert "problem observer plugin a-class: " in checked.stdout
+
+
+@pytest.mark.parametrize(
+    ("block", "refusal"),
+    [
+        (["misspelt", "instance"], "is the class Observer"),
+        (["a-class", "instance"], "'stat'"),
+    ],
+)
+def test_run_refuses_what_plugins_check_reports(tmp_path, cli, misregistered_env, block, refusal):
+    (tmp_path / "tasks.toml").write_text('[[tasks]]\nkey = "a"\ncommand = ["touch", "ran"]\n')
+    env = {**misregistered_env, "EXECHOST_PLUGINS__BLOCK": ",".join(block)}
+    result = cli("run", "tasks.toml", env=env)
+    assert result.returncode == 2, result.stderr
+    assert refusal in " ".join(result.stderr.split())
+    assert not (tmp_path / "ran").exists()

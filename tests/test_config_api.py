@@ -109,6 +109,31 @@ def test_explicit_bad_settings_are_still_settings_errors(tmp_path):
     assert not isinstance(error.value, ConfigError)
 
 
+def test_errors_in_arguments_name_the_argument_not_the_file(tmp_path):
+    file = tmp_path / "exechost.toml"
+    file.write_text('[executors.local]\nlog_dir = "logs"\n')
+    config = load_config(file, cwd=tmp_path, environ={})
+    with pytest.raises(SettingsError) as error:
+        exechost.load_executor("local", config=config, log_directory="x")
+    assert str(error.value).startswith(
+        "argument log_directory of load_executor: invalid settings for executor 'local': "
+        "unknown setting 'log_directory' (did you mean 'log_dir'?). Valid settings: "
+    )
+    assert str(file) not in str(error.value)
+    with pytest.raises(SettingsError, match=r"^argument log_dir of load_executors: .* got int 3"):
+        exechost.load_executors(config, log_dir=3)
+    # a bad value in the file and one in an argument: each problem says where it came from
+    file.write_text("[executors.local]\nlog_dir = 3\n")
+    config = load_config(file, cwd=tmp_path, environ={})
+    with pytest.raises(SettingsError) as error:
+        exechost.load_executor("local", config=config, log_directory="x")
+    assert str(error.value).startswith(
+        "invalid settings for executor 'local': argument log_directory of load_executor: unknown "
+        f"setting 'log_directory' (did you mean 'log_dir'?); {file}, [executors.local]: setting "
+        "'log_dir' must be str | None, got int 3. Valid settings: "
+    )
+
+
 def test_missing_config_file_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         exechost.load_executor(config=tmp_path / "nope.toml")

@@ -17,7 +17,7 @@ from typing import Any
 import exechost
 import pluggy
 from exechost.api import build_executor, journal_path
-from exechost.cli.plugins import COLUMNS, IMPORT_ERROR, INCOMPATIBLE, plugin_reports
+from exechost.cli.plugins import COLUMNS, PROBLEMS, plugin_reports
 from exechost.cli.resume import Unadopted
 from exechost.cli.run import run_batch
 from exechost.cli.runs import show_runs
@@ -415,7 +415,7 @@ def _check(args: argparse.Namespace, console: Console) -> int:
     for report in plugin_reports(config.plugins, check=True):
         if report.kind != "observer":
             continue
-        if report.status == IMPORT_ERROR:
+        if report.status in PROBLEMS:
             problems += 1
             console.print(
                 f"[red]problem[/] observer plugin {_markup(report.name)}: {_markup(report.detail)}"
@@ -482,7 +482,7 @@ def _plugins(args: argparse.Namespace, console: Console) -> int:
                 for header, value in cells.items():
                     if value:
                         console.print(f"  {header}: {value}", markup=False)
-    return 1 if any(r.status in (IMPORT_ERROR, INCOMPATIBLE) for r in reports) else 0
+    return 1 if any(r.status in PROBLEMS for r in reports) else 0
 
 
 def _toml(value: Any) -> str | None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pluggy
 from exechost.config import PluginSettings
 from exechost.contract import (
     api_incompatibility,
@@ -22,6 +23,7 @@ from exechost.contract import (
 )
 from exechost.discovery import EXECUTORS_GROUP, PLUGINS_GROUP, PluginEntry, find_entries
 from exechost.errors import PluginLoadError
+from exechost.hooks import ExecutorHooks
 
 GROUPS = (("executor", EXECUTORS_GROUP), ("observer", PLUGINS_GROUP))
 """Each kind of plugin and its entry point group."""
@@ -30,6 +32,9 @@ NOT_CHECKED = "not checked"
 OK = "ok"
 IMPORT_ERROR = "import error"
 INCOMPATIBLE = "incompatible"
+REFUSED = "refused"
+PROBLEMS = (IMPORT_ERROR, INCOMPATIBLE, REFUSED)
+"""The statuses of a plugin that ``run`` would refuse, which make ``plugins --check`` fail."""
 BLOCKED = "blocked"
 
 
@@ -46,8 +51,9 @@ class PluginReport:
     """The entry point's value, ``module:attribute``."""
     status: str
     """``not checked`` (metadata only), ``ok``, ``import error``, ``incompatible`` (an executor
-    backend that does not support this exechost's API version, or declares invalid capabilities)
-    or ``blocked``."""
+    backend that does not support this exechost's API version, or declares invalid capabilities),
+    ``refused`` (``run`` would not register it: a hook implementation pluggy rejects, an executor
+    entry point that names no class, an observer's that names a class) or ``blocked``."""
     detail: str = ""
     """Why: the import error's message, the incompatibility, or what blocks the plugin."""
     capabilities: dict[str, Any] | None = None
@@ -91,6 +97,9 @@ def _report(kind: str, entry: PluginEntry, settings: PluginSettings, check: bool
         cause = exc.__cause__
         detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
         return dataclasses.replace(report, status=IMPORT_ERROR, detail=detail)
+    refusal = _refusal(kind, loaded, entry)
+    if refusal is not None:
+        return dataclasses.replace(report, status=REFUSED, detail=refusal)
     if kind != "executor":
         return dataclasses.replace(report, status=OK)
     problem = api_incompatibility(loaded, entry.name)
@@ -101,3 +110,22 @@ def _report(kind: str, entry: PluginEntry, settings: PluginSettings, check: bool
     except PluginLoadError as exc:
         return dataclasses.replace(report, status=INCOMPATIBLE, detail=str(exc))
     return dataclasses.replace(report, status=OK, capabilities=capabilities_record(capabilities))
+
+
+def _refusal(kind: str, loaded: object, entry: PluginEntry) -> str | None:
+    """Why ``run`` would refuse to register the plugin, found by registering it as ``run`` does
+    (hook implementations validated by pluggy) with a manager of the check's own; or ``None``."""
+    if kind == "executor" and not isinstance(loaded, type):
+        return (
+            f"executor {entry.name!r} ({entry.value}) is a {type(loaded).__name__} object, not a "
+            "class: an executor's entry point names its backend class, which the host makes "
+            "with the executor's settings"
+        )
+    try:
+        if kind == "executor":
+            ExecutorHooks(loaded, entry.name, entry.origin)
+        else:
+            ExecutorHooks(None).register_observer(loaded, entry.name, entry.origin)
+    except pluggy.PluginValidationError as exc:
+        return str(exc)
+    return None

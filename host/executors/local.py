@@ -19,7 +19,6 @@ import os
 import select
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -40,6 +39,7 @@ from exechost.process import (
     create_log,
     finished_info,
     kill_group,
+    make_log_dir,
     parse_options,
     reap,
     spawn,
@@ -76,16 +76,6 @@ class LocalSettings(LogSettings):
                 "detach = true needs log_dir: a later host finds the detached tasks' exit status "
                 "there (a temporary folder would be a new one for each host)"
             )
-
-
-def make_log_dir(settings: LogSettings) -> Path:
-    """The settings' log directory as an absolute path, created (mode 0700) if needed, or a new
-    temporary one."""
-    if settings.log_dir is None:
-        return Path(tempfile.mkdtemp(prefix="exechost-logs-")).absolute()
-    path = Path(settings.log_dir).absolute()
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
 
 
 _LONGEST_POLL = 86400.0

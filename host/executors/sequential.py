@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from exechost.executor import Executor
-from exechost.executors.local import LogSettings, make_log_dir
+from exechost.executors.local import LogSettings
 from exechost.hookspecs import Capabilities, hookimpl
-from exechost.process import ProcessOptions, log_path_for, parse_options, run
+from exechost.process import ProcessOptions, log_path_for, make_log_dir, parse_options, run
 from exechost.tasks import TaskKey
 
 

@@ -26,6 +26,16 @@ from typing import Any, Protocol
 from exechost.errors import ExecHostError
 from exechost.journal import read_journal
 
+__all__ = [
+    "CliHosts",
+    "CrashFigures",
+    "crash_repeatedly",
+    "exactly_once",
+    "marker_counts",
+    "task_command",
+    "write_tasks",
+]
+
 
 class Host(Protocol):
     """A running host process, such as a ``subprocess.Popen``."""

@@ -9,12 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from distributed import Client, Future, LocalCluster
-from exechost.executor import Executor
-from exechost.executors.local import LocalSettings, make_log_dir
+from exechost import Executor, TaskInfo, TaskKey
 from exechost.hookspecs import Capabilities, hookimpl
-from exechost.process import log_path_for, parse_options
-from exechost.states import TaskInfo
-from exechost.tasks import TaskKey
+from exechost.process import log_path_for, make_log_dir, parse_options
 
 from exechost_dask.collector import Collector, Watched
 from exechost_dask.settings import DaskSettings, DaskTaskOptions
@@ -67,7 +64,7 @@ class DaskBackend:
 
     @hookimpl
     def executor_start(self, executor: Executor) -> None:
-        self.log_dir = make_log_dir(LocalSettings(log_dir=self.settings.log_dir))
+        self.log_dir = make_log_dir(self.settings)
         address = self.settings.scheduler_address
         try:
             if address is None:

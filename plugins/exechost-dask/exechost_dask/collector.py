@@ -24,9 +24,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from distributed import Client, Future
-from exechost.executor import Executor
-from exechost.states import TaskInfo
-from exechost.tasks import TaskKey
+from exechost import Executor, TaskInfo, TaskKey
 
 logger = logging.getLogger("exechost_dask")
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from distributed import Worker
 from distributed.diagnostics.plugin import WorkerPlugin
+from exechost import TaskInfo
 from exechost.process import ProcessOptions, kill_group, run
-from exechost.states import TaskInfo
 
 from exechost_dask import orphans
 

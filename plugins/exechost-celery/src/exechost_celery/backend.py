@@ -21,11 +21,19 @@ from typing import Any
 
 from celery import Celery, states
 from celery.backends.redis import RedisBackend
-from exechost import Attempt, ExecHostError, Executor, SettingsError, TaskInfo, TaskState, hookimpl
-from exechost.executors.local import LocalSettings, make_log_dir
+from celery.utils import uuid
+from exechost import (
+    Attempt,
+    ExecHostError,
+    Executor,
+    SettingsError,
+    TaskInfo,
+    TaskKey,
+    TaskState,
+    hookimpl,
+)
 from exechost.hookspecs import Capabilities
-from exechost.process import ProcessOptions, log_path_for, parse_options
-from exechost.tasks import TaskKey
+from exechost.process import ProcessOptions, log_path_for, make_log_dir, parse_options
 from kombu.exceptions import OperationalError
 from kombu.messaging import Producer
 from kombu.utils.url import maybe_sanitize_url
@@ -123,7 +131,7 @@ class CeleryBackend:
             *broker_errors,
             *app.backend.connection_errors,
         )
-        self.log_dir = make_log_dir(LocalSettings(settings.log_dir))
+        self.log_dir = make_log_dir(settings)
         self.app = app
 
     @hookimpl

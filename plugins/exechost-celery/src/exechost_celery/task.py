@@ -18,8 +18,8 @@ from typing import Any
 from celery import Task
 from celery.exceptions import Ignore
 from celery.states import STARTED
+from exechost import TaskKey
 from exechost.process import log_path_for, parse_options, run
-from exechost.tasks import TaskKey
 
 from exechost_celery.claims import claim_to_run, describe
 from exechost_celery.orphans import TASK_ID_VARIABLE
