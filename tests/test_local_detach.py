@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from exechost import Attempt, TaskState
 from exechost.executors.detached import ATTEMPTS_DIR
 from exechost.journal import open_journal
 from exechost.testing import processes_with, wait_until_gone
-from exechost.testing.crashes import CliHosts, crash_repeatedly, exactly_once, write_tasks
+from exechost.testing.crashes import crash_series
 
 PARALLELISM = 16
 
@@ -68,26 +67,14 @@ def test_exechost_run_killed_at_random_moments_runs_every_task_once(tmp_path: Pa
     """Issue 8's fault test on ``detach = true``: ``exechost run`` SIGKILLed 10 times during 300
     tasks, each time followed by ``exechost run --resume``: every task's side effect happened
     exactly once, none is lost, the last host exits 0."""
-    count, kills = 300, 10
-    marker, taskfile = tmp_path / "marker", tmp_path / "tasks.json"
-    (tmp_path / "exechost.toml").write_text(
-        f"[executors.local]\ndetach = true\nparallelism = {PARALLELISM}\nlog_dir = 'logs'\n"
+    series = crash_series(
+        tmp_path,
+        f"[executors.local]\ndetach = true\nparallelism = {PARALLELISM}\nlog_dir = 'logs'\n",
+        tasks=300,
+        kills=10,
     )
-    keys = write_tasks(taskfile, count, marker)
-    hosts = CliHosts(tmp_path, taskfile, ["--config", "exechost.toml"])
-    seed = random.randrange(2**32)
-    figures = crash_repeatedly(hosts, marker, count, kills, random.Random(seed))
-    duplicated, missing = exactly_once(marker, keys)
-    resumes = [result["resume"] for result in hosts.results() if "resume" in result]
-    print(
-        f"\nlocal detach, seed {seed}: {count} tasks, {figures.kills} hosts killed (at "
-        f"{figures.kill_points} markers), {figures.seconds:.1f}s; the finishing host: "
-        f"{resumes[-1] if resumes else 'no resume'}"
-    )
-    assert not duplicated, f"tasks run more than once: {duplicated} (seed {seed})"
-    assert not missing, f"tasks never run: {missing} (seed {seed})"
-    assert figures.kills == kills, f"the batch ended after {figures.kills} kills (seed {seed})"
-    assert hosts.results()[-1]["succeeded"] == count
+    print(f"\n{series.summary('local detach')}")
+    series.check(kills=10)
 
 
 def killed_host_with_running_tasks(folder: Path, marker: str, count: int) -> list[Attempt]:

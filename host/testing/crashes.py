@@ -29,7 +29,9 @@ from exechost.journal import read_journal
 __all__ = [
     "CliHosts",
     "CrashFigures",
+    "CrashSeries",
     "crash_repeatedly",
+    "crash_series",
     "exactly_once",
     "marker_counts",
     "task_command",
@@ -221,3 +223,49 @@ def crash_repeatedly(
     assert status == 0, f"the last host exited with status {status}"
     figures.seconds = time.monotonic() - started
     return figures
+
+
+@dataclass
+class CrashSeries:
+    """What :func:`crash_series` saw: the figures, the marker's verdict, the hosts' results."""
+
+    seed: int
+    tasks: int
+    figures: CrashFigures
+    duplicated: dict[str, int]
+    missing: list[str]
+    results: list[dict[str, Any]]
+
+    def summary(self, label: str) -> str:
+        """One line of figures, to print."""
+        resumes = [result["resume"] for result in self.results if "resume" in result]
+        return (
+            f"{label}, seed {self.seed}: {self.tasks} tasks, {self.figures.kills} hosts killed "
+            f"(at {self.figures.kill_points} markers), {self.figures.seconds:.1f}s; "
+            f"the finishing host: {resumes[-1] if resumes else 'no resume'}"
+        )
+
+    def check(self, kills: int) -> None:
+        """Assert that every task ran exactly once, ``kills`` hosts were killed and the last
+        host reported every task succeeded."""
+        seed = f"(seed {self.seed})"
+        assert not self.duplicated, f"tasks run more than once: {self.duplicated} {seed}"
+        assert not self.missing, f"tasks never run: {self.missing} {seed}"
+        assert self.figures.kills == kills, f"the batch ended after {self.figures.kills} kills"
+        assert self.results and self.results[-1]["succeeded"] == self.tasks, seed
+
+
+def crash_series(
+    folder: Path, config: str, *, tasks: int, kills: int, seed: int | None = None
+) -> CrashSeries:
+    """Run ``tasks`` tasks with ``exechost run`` in ``folder`` on the configuration ``config``
+    (the text of an ``exechost.toml``), SIGKILL ``kills`` hosts at random moments
+    (:func:`crash_repeatedly`), each followed by ``exechost run --resume``, and read the marker."""
+    seed = random.randrange(1 << 32) if seed is None else seed
+    marker, taskfile = folder / "marker", folder / "tasks.json"
+    (folder / "exechost.toml").write_text(config)
+    keys = write_tasks(taskfile, tasks, marker)
+    hosts = CliHosts(folder, taskfile, ["--config", "exechost.toml"])
+    figures = crash_repeatedly(hosts, marker, tasks, kills, random.Random(seed))
+    duplicated, missing = exactly_once(marker, keys)
+    return CrashSeries(seed, tasks, figures, duplicated, missing, hosts.results())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,14 +13,7 @@ import pytest
 import redis
 from conftest import BROKERS, REDIS, REDIS_URL, settings_for, start_worker
 from exechost import Attempt, TaskState
-from exechost.testing.crashes import (
-    CliHosts,
-    crash_repeatedly,
-    exactly_once,
-    marker_counts,
-    task_command,
-    write_tasks,
-)
+from exechost.testing.crashes import crash_series, marker_counts, task_command
 from exechost_celery.task import TASK_NAME
 from exechost_celery.workerprocess import WorkerProcess
 from tcpproxy import TcpProxy
@@ -194,27 +186,13 @@ def test_exechost_run_killed_at_random_moments_runs_every_task_once(
 ) -> None:
     """Issue 8's fault test: ``exechost run`` SIGKILLed 10 times during 300 tasks, each time
     followed by ``exechost run --resume``: every task's side effect happened exactly once."""
-    marker, taskfile = tmp_path / "marker", tmp_path / "tasks.json"
     settings = settings_for(batch_worker, log_dir=str(tmp_path / "logs"))
-    (tmp_path / "exechost.toml").write_text(
-        "executor = 'celery'\n[executors.celery]\nparallelism = 64\n"
-        + "".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
+    config = "executor = 'celery'\n[executors.celery]\nparallelism = 64\n" + "".join(
+        f"{key} = {json.dumps(value)}\n" for key, value in settings.items()
     )
-    keys = write_tasks(taskfile, TASKS, marker)
-    hosts = CliHosts(tmp_path, taskfile, ["--config", "exechost.toml"])
-    seed = random.randrange(1 << 32)
     refused_before = refusals(batch_worker)
-    figures = crash_repeatedly(hosts, marker, TASKS, KILLS, random.Random(seed))
-    duplicated, missing = exactly_once(marker, keys)
+    series = crash_series(tmp_path, config, tasks=TASKS, kills=KILLS)
     refused = refusals(batch_worker) - refused_before
-    resumes = [result["resume"] for result in hosts.results() if "resume" in result]
-    print(
-        f"\n{batch_worker.broker_url.split(':')[0]} broker, seed {seed}: {TASKS} tasks, "
-        f"{figures.kills} hosts killed (at {figures.kill_points} markers), "
-        f"duplicate deliveries refused {refused}, {figures.seconds:.1f}s; "
-        f"the finishing host: {resumes[-1] if resumes else 'no resume'}"
-    )
-    assert not duplicated, f"tasks run more than once: {duplicated} (seed {seed})"
-    assert not missing, f"tasks never run: {missing} (seed {seed})"
-    assert figures.kills == KILLS, f"the batch ended after {figures.kills} kills (seed {seed})"
-    assert hosts.results()[-1]["succeeded"] == TASKS
+    broker = batch_worker.broker_url.split(":")[0]
+    print(f"\n{series.summary(f'{broker} broker')}; duplicate deliveries refused {refused}")
+    series.check(KILLS)

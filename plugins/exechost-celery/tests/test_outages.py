@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +23,10 @@ import redis
 from conftest import free_port, unique_queue
 from exechost import TaskState
 from exechost_celery.workerprocess import WorkerProcess
+from test_faults import wait_until
 
 START_TIMEOUT = 10.0
 """Seconds a Redis server of the test's own may take to answer, or to exit."""
-
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout}s")
-        time.sleep(0.05)
-    return result
 
 
 class RedisServer:
