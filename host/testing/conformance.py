@@ -188,7 +188,7 @@ class ExecutorConformance:
         def expire(signum: int, frame: FrameType | None) -> None:
             pytest.fail(
                 f"the check did not finish within {seconds:.0f} s; tasks never reported: "
-                f"{unreported(executors_made) or 'none'}",
+                f"{', '.join(unreported(executors_made)) or 'none'}",
                 pytrace=False,
             )
 
@@ -735,7 +735,6 @@ class ExecutorConformance:
         )
         for key, event in events.items():
             assert event.state is TaskState.SUCCESS, f"{key!r}: {event}"
-
 
     def test_hostile_keys(self, make_executor: MakeExecutor, scratch_dir: Path) -> None:
         """Keys with slashes, "..", unicode or 5,000 characters (:data:`HOSTILE_KEYS`) run and
