@@ -212,7 +212,6 @@ class ExecutorConformance:
     ) -> Iterator[MakeExecutor]:
         """A factory of executors of :attr:`executor`; any left started is terminated after the
         test, so that a failing test leaves nothing running."""
-        made = executors_made
 
         def make(parallelism: int | None = None, recorder: Recorder | None = None) -> Executor:
             plugins = [] if recorder is None else [recorder]
@@ -223,11 +222,11 @@ class ExecutorConformance:
                 config=exechost_config,
                 **executor_settings,
             )
-            made.append(executor)
+            executors_made.append(executor)
             return executor
 
         yield make
-        for executor in made:
+        for executor in executors_made:
             if executor.phase is Phase.STARTED:
                 executor.terminate()
 
