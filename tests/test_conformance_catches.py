@@ -4,8 +4,12 @@ breach: each backend below is the ``local`` one with one fault."""
 from __future__ import annotations
 
 import pytest
+from conftest import Distributions, make_distribution
 
 BROKEN_BACKENDS = '''
+import subprocess
+from pathlib import Path
+
 from exechost.executors.local import LocalBackend
 from exechost.hookspecs import hookimpl
 from exechost.testing import ExecutorConformance
@@ -56,6 +60,40 @@ class ForgetsOnTerminate(LocalBackend):
         pass
 
 
+class NamesFilesAfterKeys(LocalBackend):
+    """Writes a marker file named after each key, unsanitised, in the working directory."""
+
+    @hookimpl
+    def executor_execute_async(self, executor, key, command, executor_config):
+        with open(f"{Path.cwd()}/{key}.started", "w"):
+            pass
+        return super().executor_execute_async(executor, key, command, executor_config)
+
+
+class HidesFailures:
+    """Runs each task as a child process; reports those that exit 0, never those that do not."""
+
+    def __init__(self):
+        self.children = {}
+
+    @hookimpl
+    def executor_execute_async(self, key, command):
+        self.children[key] = subprocess.Popen(command)
+
+    @hookimpl
+    def executor_sync(self, executor):
+        for key, child in list(self.children.items()):
+            if child.poll() == 0:
+                del self.children[key]
+                executor.success(key)
+
+    @hookimpl
+    def executor_terminate(self):
+        for child in self.children.values():
+            child.kill()
+            child.wait()
+
+
 class Test_ReportsTwice(ExecutorConformance):
     executor = ReportsTwice
     bulk_tasks = 40
@@ -71,6 +109,16 @@ class Test_DropsEnv(ExecutorConformance):
 
 class Test_ForgetsOnTerminate(ExecutorConformance):
     executor = ForgetsOnTerminate
+
+
+class Test_NamesFilesAfterKeys(ExecutorConformance):
+    executor = NamesFilesAfterKeys
+
+
+class Test_HidesFailures(ExecutorConformance):
+    executor = HidesFailures
+    bulk_tasks = 40
+    check_timeout = 3
 '''
 
 
@@ -207,6 +255,7 @@ def test_crash_test_passes_a_backend_that_adopts(pytester: pytest.Pytester) -> N
         ("ReportsSuccessAtOnce", "test_end_waits_for_everything"),
         ("DropsEnv", "test_env_option"),
         ("ForgetsOnTerminate", "test_terminate_kills_running_work"),
+        ("NamesFilesAfterKeys", "test_hostile_keys"),
     ],
 )
 def test_suite_fails_a_broken_backend(pytester: pytest.Pytester, broken: str, caught_by: str):
@@ -229,5 +278,75 @@ def test_suite_passes_the_unbroken_backend(pytester: pytest.Pytester):
         """
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rs")
-    result.assert_outcomes(passed=16, skipped=1)
+    result.assert_outcomes(passed=17, skipped=1)
     result.stdout.fnmatch_lines(["*SKIPPED*does not claim can_adopt*"])
+
+
+def test_suite_fails_in_bounded_time_a_backend_that_never_reports_failures(
+    pytester: pytest.Pytester,
+) -> None:
+    """Each check that runs a failing task fails at its deadline, naming the tasks never
+    reported; the run ends (a hang would be cut by the subprocess timeout, failing this test)."""
+    pytester.makepyfile(test_broken=BROKEN_BACKENDS)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "test_broken.py::Test_HidesFailures", timeout=180
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) >= 3, outcomes
+    never = "the check did not finish within 3 s; tasks never reported:"
+    result.stdout.fnmatch_lines(
+        [
+            "*Test_HidesFailures.test_success_and_failure_report_exit_codes*",
+            f"{never} ('dag', 'three', 1), 'one'",
+            "*Test_HidesFailures.test_no_event_lost_or_duplicated*",
+            f"{never} ('bulk', 0), ('bulk', 10), *",
+            "*Test_HidesFailures.test_hostile_keys*",
+            f"{never} '/absolute', *",
+        ]
+    )
+
+
+HERMETIC_LOCAL = """
+from exechost.testing import ExecutorConformance
+
+class TestLocal(ExecutorConformance):
+    executor = "local"
+    bulk_tasks = 40
+    use_environment = {use_environment}
+"""
+
+
+@pytest.fixture
+def hostile_environment(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, distributions: Distributions
+) -> None:
+    """An author's shell and folder that change or break an application's executors: a
+    parallelism and a misspelt setting in ``EXECHOST_*``, an ``exechost.toml`` with both, and an
+    installed observer plugin that fails to import."""
+    monkeypatch.setenv("EXECHOST_PARALLELISM", "1")
+    monkeypatch.setenv("EXECHOST_EXECUTORS__LOCAL__LOG_DIRR", "x")
+    pytester.makefile(".toml", exechost="parallelism = 1\n[executors.local]\nlog_dirr = 'x'\n")
+    make_distribution(
+        distributions.root,
+        "exechost-broken-observer",
+        {"broken_observer": "raise RuntimeError('the observer was imported')\n"},
+        {"exechost.plugins": {"broken": "broken_observer"}},
+    )
+    distributions.modules.append("broken_observer")
+
+
+@pytest.mark.usefixtures("hostile_environment")
+def test_suite_is_hermetic(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_hermetic=HERMETIC_LOCAL.format(use_environment=False))
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(passed=17, skipped=1)
+
+
+@pytest.mark.usefixtures("hostile_environment")
+def test_suite_applies_the_environment_when_asked(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_hermetic=HERMETIC_LOCAL.format(use_environment=True))
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "test_hermetic.py::TestLocal::test_lifecycle_order"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the observer was imported*"])

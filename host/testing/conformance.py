@@ -7,7 +7,8 @@ commands (POSIX ``sh``, ``true``, ``false``, ``sleep``) that leave what they obs
 :meth:`~ExecutorConformance.scratch_dir`, so that a limit or an order is observed, not trusted.
 
 Tests of a promise the backend's :class:`~exechost.hookspecs.Capabilities` does not make are
-skipped, with the reason.
+skipped, with the reason. Each check is hermetic (see :attr:`~ExecutorConformance.use_environment`)
+and has a deadline (:attr:`~ExecutorConformance.check_timeout`).
 """
 
 from __future__ import annotations
@@ -16,17 +17,21 @@ import dataclasses
 import logging
 import os
 import pickle
+import reprlib
 import select
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any, ClassVar
 
 import pytest
 from exechost.api import load_executor
+from exechost.config import Config, PluginSettings, load_config
 from exechost.errors import ExecutorStateError, InvalidTaskError, SettingsError
 from exechost.events import EventBatch
 from exechost.executor import Executor, Phase
@@ -45,6 +50,7 @@ _COUNT_NEIGHBOURS = 'touch "$1/$2"; ls "$1" | wc -l > "$3/$2"; sleep "$4"; rm "$
 """Mark itself live in $1, write how many tasks are live to $3/$2, stay $4 s, unmark itself."""
 _APPEND_ARG = 'echo "$2" >> "$1"'
 _EXIT_WITH = 'exit "$1"'
+_APPEND_ARG_THEN_EXIT = 'echo "$2" >> "$1"; exit "$3"'
 _WRITE_ENV = 'printf %s "${CONFORMANCE_PROBE-unset}" > "$1"'
 _WRITE_CWD = 'pwd -P > "$1"'
 _SLEEP = 'sleep "$1"'
@@ -57,6 +63,33 @@ a backend that kills the command but not what it started fails the cancellation 
 
 _NOT_RUNNING_HERE = "which is not running here"
 """Part of the host's warning about a report for a key it does not run."""
+
+HOSTILE_KEYS: tuple[TaskKey, ...] = (
+    "a/b",
+    "/absolute",
+    "..",
+    "../escape",
+    ("dag", "../../up", 1),
+    "ünïcödé ключ 鍵 \u2603",
+    "k" * 5000,
+)
+"""Keys a backend must carry unharmed: a backend that names a file or a path after one fails."""
+
+
+def hermetic_config(cwd: Path) -> Config:
+    """The configuration of a hermetic check: no file, no ``EXECHOST_*`` variable, no observer
+    plugin loaded from the installed distributions. ``cwd`` must hold no configuration file."""
+    config = load_config(environ={}, cwd=cwd)
+    return dataclasses.replace(config, plugins=PluginSettings(autoload=False))
+
+
+def unreported(executors: Sequence[Executor]) -> list[str]:
+    """The tasks the ``executors`` still run or hold queued, their keys shortened by ``reprlib``."""
+    return [
+        reprlib.repr(key)
+        for executor in executors
+        for key in [*dict(executor.running), *dict(executor.queued_tasks)]
+    ]
 
 
 def sh(script: str, *args: str | Path | float) -> list[str]:
@@ -99,6 +132,15 @@ class ExecutorConformance:
     crash_tasks: ClassVar[int] = 6
     """How many tasks the host killed in the crash test has running when it dies."""
 
+    check_timeout: ClassVar[float] = 300.0
+    """Seconds (scaled) a check may take; past it, the check fails naming the tasks the backend
+    never reported, and the executors are terminated."""
+
+    use_environment: ClassVar[bool] = False
+    """Whether the checks read the configuration as an application would: the ``exechost.toml``
+    of the working directory, ``EXECHOST_*`` variables, installed observer plugins. By default
+    each check runs with none of them, in a temporary working directory of its own."""
+
     # -- fixtures a plugin overrides ---------------------------------------------------------
 
     @pytest.fixture
@@ -116,22 +158,75 @@ class ExecutorConformance:
 
     # -- fixtures of the suite ---------------------------------------------------------------
 
+    @pytest.fixture(autouse=True)
+    def exechost_config(
+        self, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> Config | None:
+        """The configuration of the check's executors: ``None`` (the application's) with
+        :attr:`use_environment`, else :func:`hermetic_config`, with no ``EXECHOST_*`` variable
+        in the environment and an empty temporary working directory."""
+        if self.use_environment:
+            return None
+        for name in os.environ:
+            if name.startswith("EXECHOST_"):
+                monkeypatch.delenv(name)
+        workdir = tmp_path_factory.mktemp("workdir")
+        monkeypatch.chdir(workdir)
+        return hermetic_config(workdir)
+
     @pytest.fixture
-    def make_executor(self, executor_settings: Mapping[str, Any]) -> Iterator[MakeExecutor]:
+    def executors_made(self) -> list[Executor]:
+        """Every executor :meth:`make_executor` made in the check, in order."""
+        return []
+
+    @pytest.fixture(autouse=True)
+    def check_deadline(self, executors_made: list[Executor]) -> Iterator[None]:
+        """Fail the check once :attr:`check_timeout` (scaled) seconds pass, naming the tasks the
+        executors still run or hold queued (``SIGALRM``; no deadline outside the main thread)."""
+        seconds = self.seconds(self.check_timeout)
+
+        def expire(signum: int, frame: FrameType | None) -> None:
+            pytest.fail(
+                f"the check did not finish within {seconds:.0f} s; tasks never reported: "
+                f"{', '.join(unreported(executors_made)) or 'none'}",
+                pytrace=False,
+            )
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    @pytest.fixture
+    def make_executor(
+        self,
+        executor_settings: Mapping[str, Any],
+        exechost_config: Config | None,
+        executors_made: list[Executor],
+    ) -> Iterator[MakeExecutor]:
         """A factory of executors of :attr:`executor`; any left started is terminated after the
         test, so that a failing test leaves nothing running."""
-        made: list[Executor] = []
 
         def make(parallelism: int | None = None, recorder: Recorder | None = None) -> Executor:
             plugins = [] if recorder is None else [recorder]
             executor = load_executor(
-                self.executor, parallelism=parallelism, plugins=plugins, **executor_settings
+                self.executor,
+                parallelism=parallelism,
+                plugins=plugins,
+                config=exechost_config,
+                **executor_settings,
             )
-            made.append(executor)
+            executors_made.append(executor)
             return executor
 
         yield make
-        for executor in made:
+        for executor in executors_made:
             if executor.phase is Phase.STARTED:
                 executor.terminate()
 
@@ -515,12 +610,20 @@ class ExecutorConformance:
         assert not executor.get_event_buffer()
 
     def test_settings_are_validated(
-        self, make_executor: MakeExecutor, executor_settings: Mapping[str, Any]
+        self,
+        make_executor: MakeExecutor,
+        executor_settings: Mapping[str, Any],
+        exechost_config: Config | None,
     ) -> None:
         """An unknown setting, or a value of the wrong type, is refused at load, naming it and
         listing the valid settings."""
         with pytest.raises(SettingsError) as unknown:
-            load_executor(self.executor, **executor_settings, exechost_no_such_setting=1)
+            load_executor(
+                self.executor,
+                config=exechost_config,
+                **executor_settings,
+                exechost_no_such_setting=1,
+            )
         assert "exechost_no_such_setting" in str(unknown.value)
         settings_class = getattr(make_executor().backend, "Settings", None)
         if settings_class is None:
@@ -530,7 +633,7 @@ class ExecutorConformance:
         if fields:
             wrong = {**executor_settings, fields[0]: object()}
             with pytest.raises(SettingsError, match=fields[0]):
-                load_executor(self.executor, **wrong)
+                load_executor(self.executor, config=exechost_config, **wrong)
 
     def test_executor_config_checked_when_queued(
         self, make_executor: MakeExecutor, capabilities: Capabilities
@@ -553,6 +656,7 @@ class ExecutorConformance:
         self,
         capabilities: Capabilities,
         executor_settings: Mapping[str, Any],
+        exechost_config: Config | None,
         scratch_dir: Path,
         tmp_path: Path,
     ) -> None:
@@ -572,6 +676,7 @@ class ExecutorConformance:
                     journal_path,
                     {key: sh(_MARK_RUN, scratch_dir, key, seconds) for key in keys},
                     self.seconds(60),
+                    exechost_config is not None,
                 )
             )
         )
@@ -606,7 +711,9 @@ class ExecutorConformance:
                 if task.attempt is not None and not task.state.finished
             ]
             journal.begin_run(resumed_from=crashed.id)
-            executor = load_executor(self.executor, journal=journal, **executor_settings)
+            executor = load_executor(
+                self.executor, journal=journal, config=exechost_config, **executor_settings
+            )
             with executor:
                 left = executor.adopt(offered)
                 for attempt in left:
@@ -628,14 +735,43 @@ class ExecutorConformance:
         for key, event in events.items():
             assert event.state is TaskState.SUCCESS, f"{key!r}: {event}"
 
+    def test_hostile_keys(self, make_executor: MakeExecutor, scratch_dir: Path) -> None:
+        """Keys with slashes, "..", unicode or 5,000 characters (:data:`HOSTILE_KEYS`) run and
+        are reported as any other, failures too: a backend must not name a file after a key."""
+        recorder = Recorder()
+        ran = scratch_dir / "ran"
+        codes = {key: 3 * (index % 2) for index, key in enumerate(HOSTILE_KEYS)}
+        tasks: dict[TaskKey, list[str]] = {
+            key: sh(_APPEND_ARG_THEN_EXIT, ran, index, codes[key])
+            for index, key in enumerate(HOSTILE_KEYS)
+        }
+        events = self.run_to_end(make_executor(recorder=recorder), tasks)
+        self.assert_finished_once(recorder, HOSTILE_KEYS)
+        assert set(events) == set(HOSTILE_KEYS), [reprlib.repr(key) for key in events]
+        for key, code in codes.items():
+            event = events[key]
+            expected = TaskState.SUCCESS if code == 0 else TaskState.FAILED
+            assert event.state is expected and event.info.returncode == code, (
+                f"{reprlib.repr(key)}: {event.state.value}, {event.info.returncode}, "
+                f"{event.info.error!r}"
+            )
+        runs = sorted(int(index) for index in ran.read_text().split())
+        assert runs == list(range(len(HOSTILE_KEYS))), f"runs by index: {runs}"
+
 
 def run_doomed_host() -> None:
-    """The host :meth:`ExecutorConformance.test_adopts_after_host_crash` kills: it hands every
-    task to its backend, says ``handed`` on stdout, then heartbeats until killed (or its deadline,
-    when it exits 1)."""
+    """The host :meth:`ExecutorConformance.test_adopts_after_host_crash` kills, started in the
+    check's working directory and hermetic as the check is: it hands every task to its backend,
+    says ``handed`` on stdout, then heartbeats until killed (or its deadline, when it exits 1)."""
     spec = Path(sys.argv[1]).read_bytes()
-    backend, settings, journal_path, tasks, seconds = pickle.loads(spec)
-    executor = load_executor(backend, parallelism=0, journal=open_journal(journal_path), **settings)
+    backend, settings, journal_path, tasks, seconds, hermetic = pickle.loads(spec)
+    executor = load_executor(
+        backend,
+        parallelism=0,
+        journal=open_journal(journal_path),
+        config=hermetic_config(Path.cwd()) if hermetic else None,
+        **settings,
+    )
     executor.start()
     for key, command in tasks.items():
         executor.queue_command(key, command)
