@@ -31,6 +31,14 @@ class TaskQueue:
         """Remove and return the task that should start next; ``IndexError`` when empty."""
         return self._tasks.pop(heapq.heappop(self._heap)[2])
 
+    def remove(self, key: TaskKey) -> QueuedTask | None:
+        """Remove and return the task ``key``, or ``None`` when it is not queued (O(n))."""
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            self._heap = [entry for entry in self._heap if entry[2] != key]
+            heapq.heapify(self._heap)
+        return task
+
     def drain(self) -> list[QueuedTask]:
         """Remove and return every queued task, in the order they would have started."""
         ordered = [self._tasks[key] for _, _, key in sorted(self._heap)]
