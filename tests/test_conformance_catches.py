@@ -229,5 +229,5 @@ def test_suite_passes_the_unbroken_backend(pytester: pytest.Pytester):
         """
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rs")
-    result.assert_outcomes(passed=16, skipped=1)
+    result.assert_outcomes(passed=18, skipped=1)
     result.stdout.fnmatch_lines(["*SKIPPED*does not claim can_adopt*"])
