@@ -71,6 +71,18 @@ class Test_DropsEnv(ExecutorConformance):
 
 class Test_ForgetsOnTerminate(ExecutorConformance):
     executor = ForgetsOnTerminate
+
+
+class CancelsNothing(LocalBackend):
+    """Says it cancelled a running task, and lets it run."""
+
+    @hookimpl
+    def executor_cancel(self):
+        return True
+
+
+class Test_CancelsNothing(ExecutorConformance):
+    executor = CancelsNothing
 '''
 
 
@@ -207,6 +219,7 @@ def test_crash_test_passes_a_backend_that_adopts(pytester: pytest.Pytester) -> N
         ("ReportsSuccessAtOnce", "test_end_waits_for_everything"),
         ("DropsEnv", "test_env_option"),
         ("ForgetsOnTerminate", "test_terminate_kills_running_work"),
+        ("CancelsNothing", "test_cancel_running_task"),
     ],
 )
 def test_suite_fails_a_broken_backend(pytester: pytest.Pytester, broken: str, caught_by: str):
