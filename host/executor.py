@@ -59,6 +59,9 @@ NOT_STARTED_ERROR = "terminated before it started"
 CANCELLED_ERROR = "cancelled"
 """The error of a task ended by :meth:`Executor.cancel` (API 1.1)."""
 
+ENDED_KEPT = 10_000
+"""How many finished tasks' infos an executor keeps for :meth:`Executor.fetch_log`, the latest."""
+
 DEFAULT_SYNC_TIMEOUT = 300.0
 """Seconds a backend's ``executor_sync``, ``executor_end`` or ``executor_terminate`` may take."""
 
@@ -190,7 +193,7 @@ class Executor(LifecycleContext):
         self._started_attempts: set[str] = set()
         self._cancelling: set[str] = set()  # attempt ids handed to executor_cancel
         self._keep_ended = bool(self.hooks.hook.executor_fetch_log.get_hookimpls())
-        self._ended: dict[TaskKey, TaskInfo] = {}  # each finished task's last info, for its log
+        self._ended: dict[TaskKey, TaskInfo] = {}  # the latest ENDED_KEPT ends, for their logs
         self._watch_start = queued_timeout is not None and self.capabilities.reports_running
         self._events = EventBuffer()
         self._lock = threading.Lock()
@@ -528,17 +531,21 @@ class Executor(LifecycleContext):
             self._cancelling.discard(info.attempt_id)
         return False
 
-    def fetch_log(self, key: TaskKey) -> str | None:
+    def fetch_log(self, key: TaskKey, info: TaskInfo | None = None) -> str | None:
         """The output of the task ``key``'s latest attempt, running or finished, wherever it ran
         (hook ``executor_fetch_log``; API 1.1).
 
+        :param info: the task's info as its end's event reported it, for a task that ended
+            before the executor's latest 10,000 ends; ``None`` for what the executor knows of the
+            task: while it runs, and for the latest 10,000 tasks that ended.
         :returns: the log's text (at most its last
             :data:`exechost.process.LOG_FETCH_LIMIT` bytes, undecodable bytes replaced), or
             ``None`` when the backend has none, the task has not started, or no task ``key`` ran
             on this executor.
         :raises BackendError: when the backend raised while reading it.
         """
-        info = self._running.get(key) or self._ended.get(key)
+        if info is None:
+            info = self._running.get(key) or self._ended.get(key)
         if info is None or not self._keep_ended:
             return None
         try:
@@ -601,7 +608,10 @@ class Executor(LifecycleContext):
                     self._schedule_retry(task)
                     reported = TaskState.UP_FOR_RETRY
                 if self._keep_ended:
+                    self._ended.pop(key, None)
                     self._ended[key] = merged
+                    if len(self._ended) > ENDED_KEPT:
+                        del self._ended[next(iter(self._ended))]
             else:
                 self._running[key] = merged
                 if self._watch_start and state is TaskState.RUNNING and merged.attempt_id:

@@ -10,7 +10,8 @@ from pathlib import Path
 import exechost
 import pytest
 from conftest import wait_until
-from exechost import TaskState
+from exechost import TaskState, hookimpl
+from exechost.executor import ENDED_KEPT
 from exechost.process import LOG_FETCH_LIMIT, read_log
 
 
@@ -86,3 +87,27 @@ def test_a_replaced_log_file_reports_a_backend_error(tmp_path: Path) -> None:
     os.symlink(tmp_path / "elsewhere", log)
     with pytest.raises(exechost.BackendError, match="could not fetch the log of task 't'"):
         executor.fetch_log("t")
+
+
+class LogNamingBackend:
+    """Succeeds each task at once; its log is the key's name, which fetch_log returns."""
+
+    @hookimpl
+    def executor_execute_async(self, executor: exechost.Executor, key: str) -> None:
+        executor.success(key, exechost.TaskInfo(log=f"log of {key}"))
+
+    @hookimpl
+    def executor_fetch_log(self, info: exechost.TaskInfo) -> str | None:
+        return info.log
+
+
+def test_an_executor_keeps_the_latest_ends_only() -> None:
+    with exechost.load_executor(LogNamingBackend(), parallelism=0) as executor:
+        for index in range(ENDED_KEPT + 1):
+            executor.queue_command(f"t{index}", ["true"])
+    assert executor.fetch_log("t0") is None  # the oldest end was forgotten...
+    assert (
+        executor.fetch_log("t0", exechost.TaskInfo(log="log of t0")) == "log of t0"
+    )  # ...not its info
+    assert executor.fetch_log("t1") == "log of t1"
+    assert executor.fetch_log(f"t{ENDED_KEPT}") == f"log of t{ENDED_KEPT}"
