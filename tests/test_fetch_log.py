@@ -111,3 +111,17 @@ def test_an_executor_keeps_the_latest_ends_only() -> None:
     )  # ...not its info
     assert executor.fetch_log("t1") == "log of t1"
     assert executor.fetch_log(f"t{ENDED_KEPT}") == f"log of t{ENDED_KEPT}"
+
+
+def test_multi_executor_fetches_from_the_executor_that_ran_the_task(tmp_path: Path) -> None:
+    config = tmp_path / "exechost.toml"
+    config.write_text(
+        "executor = 'one'\n[executors.one]\nbackend = 'local'\n"
+        "[executors.two]\nbackend = 'sequential'\n"
+    )
+    with exechost.load_executors(config, log_dir=str(tmp_path / "logs"), journal=False) as multi:
+        multi.queue_command("here", [sys.executable, "-c", "print('on one')"])
+        multi.queue_command("there", [sys.executable, "-c", "print('on two')"], executor="two")
+    assert multi.fetch_log("here") == "on one\n"
+    assert multi.fetch_log("there") == "on two\n"
+    assert multi.fetch_log("nowhere") is None
