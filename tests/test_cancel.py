@@ -9,7 +9,7 @@ from typing import Any
 
 import exechost
 import pytest
-from conftest import HoldingBackend, no_process_with, wait_until
+from conftest import HoldingBackend, InstantBackend, no_process_with, wait_until
 from exechost import CANCELLED_ERROR, TaskState
 from exechost.journal import open_journal
 from exechost.testing import processes_with
@@ -138,3 +138,15 @@ def test_multi_executor_cancels_where_the_task_is(tmp_path: Path, marker: str) -
 def test_cancel_needs_a_started_executor(holding: HoldingBackend) -> None:
     with pytest.raises(exechost.ExecutorStateError, match="cancel"):
         exechost.load_executor(holding).cancel("x")
+
+
+def test_a_key_queued_again_after_its_cancel_takes_its_new_place(instant: InstantBackend) -> None:
+    with exechost.load_executor(instant, parallelism=1) as executor:
+        for key in ("a", "b", "c"):
+            executor.queue_command(key, ["work"])
+        assert executor.cancel("a") is True
+        executor.queue_command("a", ["work"])
+        assert len(executor.queued_tasks) == 3
+    assert instant.started == ["b", "c", "a"]
+    events = executor.get_event_buffer()
+    assert [e.state for e in events.history("a")] == [TaskState.FAILED, TaskState.SUCCESS]
