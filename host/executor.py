@@ -490,10 +490,11 @@ class Executor(LifecycleContext):
         """Cancel the task ``key``: it ends ``failed`` with the error ``"cancelled"``
         (:data:`CANCELLED_ERROR`), journaled as any end, and is not retried (API 1.1).
 
-        A task queued or waiting for a retry is removed and reported at once (O(n) in the
-        number of tasks waiting). A running task is handed to the backend's ``executor_cancel``
-        when the backend declares :attr:`~exechost.hookspecs.Capabilities.can_cancel_running`;
-        it keeps its slot until the backend reports its end, which is then reported as cancelled.
+        A task queued or waiting for a retry is removed and reported at once (O(1) for a queued
+        one, O(n) in the tasks waiting for a retry for one of those). A running task is handed
+        to the backend's ``executor_cancel`` when the backend declares
+        :attr:`~exechost.hookspecs.Capabilities.can_cancel_running`; it keeps its slot until
+        the backend reports its end, which is then reported as cancelled.
 
         :returns: ``True`` when the task was removed or its backend is killing it; ``False`` when
             no task ``key`` is queued, waiting or running here (unknown, or finished already), or
