@@ -20,6 +20,8 @@ LIFECYCLE_HOOKS = (
     "executor_sync",
     "executor_end",
     "executor_terminate",
+    "executor_cancel",
+    "executor_fetch_log",
 )
 """The names of the lifecycle hooks, which only the selected backend implements plainly."""
 

@@ -26,7 +26,8 @@ class Capabilities:
     """The promises a backend makes beyond the lifecycle every backend implements."""
 
     can_cancel_running: bool = False
-    """``executor_terminate`` kills the work of the tasks that are running, not only forgets it."""
+    """``executor_terminate`` kills the work of the tasks that are running, not only forgets it;
+    ``executor_cancel`` (API 1.1), when implemented, kills the work of one of them."""
 
     runs_elsewhere: bool = False
     """Tasks may run on another machine: the host's paths, processes and environment may differ

@@ -31,7 +31,7 @@ from exechost.hookspecs.markers import hookspec
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from exechost import Attempt, Executor, TaskKey
+    from exechost import Attempt, Executor, TaskInfo, TaskKey
 
 
 @hookspec
@@ -211,4 +211,70 @@ def executor_terminate(executor: Executor) -> None:
             for job_id in self.jobs.values():
                 self.cluster.cancel(job_id)
             self.client.close()
+    """
+
+
+@hookspec(firstresult=True)
+def executor_cancel(executor: Executor, key: TaskKey) -> bool | None:
+    """Kill the work of one running task, whose caller no longer wants it.
+
+    Called by :meth:`exechost.Executor.cancel` for a task the host counts as running, only when
+    the backend declares ``Capabilities(can_cancel_running=True)``. A task still queued or waiting
+    for a retry never reaches the backend: the host removes it itself.
+
+    .. versionadded:: 1.1
+
+    :param executor: the host's executor this backend serves.
+    :param key: the key of the task to cancel, as given to :func:`executor_execute_async`.
+
+    Return ``True`` once the kill is under way (a signal sent, a revoke published, a future
+    cancelled); then report the task's end as for any task (``executor.fail(key, info)``, from
+    this hook or later), and the host reports it ``failed`` with the error ``"cancelled"``
+    (:data:`exechost.CANCELLED_ERROR`), whatever the state reported, and never retries it.
+    Return ``False`` or ``None`` when the task cannot be cancelled (its work is already over, or
+    unknown to the engine): it goes on and ends as it will. ``firstresult``: only the backend's
+    result counts. If the hook raises, the error is logged with the backend's name and
+    distribution and the task goes on as if it had returned ``False``.
+
+    Example::
+
+        @hookimpl
+        def executor_cancel(self, key):
+            job = self.jobs.get(key)
+            if job is None:
+                return False
+            self.cluster.cancel(job.id)
+            return True
+    """
+
+
+@hookspec(firstresult=True)
+def executor_fetch_log(executor: Executor, key: TaskKey, info: TaskInfo) -> str | None:
+    """Read back the output of one task, running or finished, wherever it ran.
+
+    Called by :meth:`exechost.Executor.fetch_log`, for a task running or finished on this
+    executor.
+
+    .. versionadded:: 1.1
+
+    :param executor: the host's executor this backend serves.
+    :param key: the task's key.
+    :param info: what the host knows of the task's latest attempt: the
+        :class:`exechost.TaskInfo` last reported for it (its ``log``, ``external_id`` and
+        ``attempt_id`` are the backend's own handles on the output).
+
+    Return the task's output (stdout and stderr as one text, undecodable bytes replaced), at most
+    its last :data:`exechost.process.LOG_FETCH_LIMIT` bytes, or ``None`` when the backend has none
+    to give (no such log, or the engine has forgotten it). A backend whose tasks run on another
+    machine returns what the worker wrote there, without a shared file system: the worker sends
+    its log's tail back (in the task's result, say). A backend whose logs are files on the host's
+    machine reads them with :func:`exechost.process.read_log`. ``firstresult``: only the
+    backend's result counts. If the hook raises, the error reaches the caller of ``fetch_log()``
+    as a :class:`exechost.BackendError`.
+
+    Example::
+
+        @hookimpl
+        def executor_fetch_log(self, info):
+            return None if info.log is None else read_log(Path(info.log))
     """

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         SettingsError,
     )
     from exechost.events import EventBatch
-    from exechost.executor import UNLIMITED, Executor
+    from exechost.executor import CANCELLED_ERROR, UNLIMITED, Executor
     from exechost.hookspecs import hookimpl
     from exechost.multi import MultiExecutor, load_executors
     from exechost.states import Event, TaskInfo, TaskState
@@ -54,7 +54,7 @@ _MODULES = {
         "SettingsError",
     ),
     "exechost.events": ("EventBatch",),
-    "exechost.executor": ("UNLIMITED", "Executor"),
+    "exechost.executor": ("CANCELLED_ERROR", "UNLIMITED", "Executor"),
     "exechost.hookspecs": ("hookimpl",),
     "exechost.multi": ("MultiExecutor", "load_executors"),
     "exechost.states": ("Event", "TaskInfo", "TaskState"),
@@ -79,6 +79,7 @@ if not TYPE_CHECKING:  # type checkers see the imports above, and flag any other
 
 
 __all__ = [
+    "CANCELLED_ERROR",
     "UNLIMITED",
     "Attempt",
     "BackendError",

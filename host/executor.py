@@ -56,6 +56,12 @@ TERMINATED_ERROR = "terminated"
 NOT_STARTED_ERROR = "terminated before it started"
 """The error of a task that was still queued when its executor was terminated."""
 
+CANCELLED_ERROR = "cancelled"
+"""The error of a task ended by :meth:`Executor.cancel` (API 1.1)."""
+
+ENDED_KEPT = 10_000
+"""How many finished tasks' infos an executor keeps for :meth:`Executor.fetch_log`, the latest."""
+
 DEFAULT_SYNC_TIMEOUT = 300.0
 """Seconds a backend's ``executor_sync``, ``executor_end`` or ``executor_terminate`` may take."""
 
@@ -185,6 +191,9 @@ class Executor(LifecycleContext):
         self._stopping = False  # terminating: no more retries
         self._awaiting_start: deque[tuple[float, TaskKey, str]] = deque()  # queued_timeout
         self._started_attempts: set[str] = set()
+        self._cancelling: set[str] = set()  # attempt ids handed to executor_cancel
+        self._keep_ended = bool(self.hooks.hook.executor_fetch_log.get_hookimpls())
+        self._ended: dict[TaskKey, TaskInfo] = {}  # the latest ENDED_KEPT ends, for their logs
         self._watch_start = queued_timeout is not None and self.capabilities.reports_running
         self._events = EventBuffer()
         self._lock = threading.Lock()
@@ -477,6 +486,79 @@ class Executor(LifecycleContext):
                 self.journal.record_task(self.name, task, attempt_id)
         return left
 
+    def cancel(self, key: TaskKey) -> bool:
+        """Cancel the task ``key``: it ends ``failed`` with the error ``"cancelled"``
+        (:data:`CANCELLED_ERROR`), journaled as any end, and is not retried (API 1.1).
+
+        A task queued or waiting for a retry is removed and reported at once (O(1) for a queued
+        one, O(n) in the tasks waiting for a retry for one of those). A running task is handed
+        to the backend's ``executor_cancel`` when the backend declares
+        :attr:`~exechost.hookspecs.Capabilities.can_cancel_running`; it keeps its slot until
+        the backend reports its end, which is then reported as cancelled.
+
+        :returns: ``True`` when the task was removed or its backend is killing it; ``False`` when
+            no task ``key`` is queued, waiting or running here (unknown, or finished already), or
+            when it is running on a backend that cannot cancel it (it goes on to its end).
+        :raises ExecutorStateError: when the executor is not started.
+        """
+        self._require_started("cancel")
+        with self._lock:
+            task = self._queue.remove(key)
+            if task is None:
+                task = self._remove_retry(key)
+            info = None if task is not None else self._running.get(key)
+            if info is not None and info.attempt_id is not None:
+                self._cancelling.add(info.attempt_id)
+        if task is not None:
+            self._cancel_waiting(task)
+            return True
+        if info is None or info.attempt_id is None:
+            return False
+        accepted: bool | None = False
+        if (
+            self.capabilities.can_cancel_running
+            and self.broken is None
+            and self.hooks.hook.executor_cancel.get_hookimpls()
+        ):
+            try:
+                accepted = self.hooks.hook.executor_cancel(executor=self, key=key)
+            except Exception as exc:
+                self._backend_error("executor_cancel", exc)
+        if accepted:
+            return True
+        with self._lock:
+            if info.attempt_id not in self._cancelling:  # it ended meanwhile, as cancelled
+                return True
+            self._cancelling.discard(info.attempt_id)
+        return False
+
+    def fetch_log(self, key: TaskKey, info: TaskInfo | None = None) -> str | None:
+        """The output of the task ``key``'s latest attempt, running or finished, wherever it ran
+        (hook ``executor_fetch_log``; API 1.1).
+
+        :param info: the task's info as its end's event reported it, for a task that ended
+            before the executor's latest 10,000 ends; ``None`` for what the executor knows of the
+            task: while it runs, and for the latest 10,000 tasks that ended.
+        :returns: the log's text (at most its last
+            :data:`exechost.process.LOG_FETCH_LIMIT` bytes, undecodable bytes replaced), or
+            ``None`` when the backend has none, the task has not started, or no task ``key`` ran
+            on this executor.
+        :raises BackendError: when the backend raised while reading it.
+        """
+        if info is None:
+            info = self._running.get(key) or self._ended.get(key)
+        if info is None or not self._keep_ended:
+            return None
+        try:
+            text = self.hooks.hook.executor_fetch_log(executor=self, key=key, info=info)
+        except Exception as exc:
+            who = self.hooks.culprit("executor_fetch_log", exc)
+            raise BackendError(
+                f"executor {self.name!r}: backend {who} could not fetch the log of task {key!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        return None if text is None else str(text)
+
     # -- reports from the backend (thread-safe) ---------------------------------------------
 
     def success(self, key: TaskKey, info: TaskInfo | None = None) -> None:
@@ -519,9 +601,18 @@ class Executor(LifecycleContext):
             if state.finished:
                 del self._running[key]
                 task = self._handed.pop(key, None)
-                if state is TaskState.FAILED and task is not None and self._may_retry(task):
+                if merged.attempt_id is not None and merged.attempt_id in self._cancelling:
+                    self._cancelling.discard(merged.attempt_id)
+                    reported = state = TaskState.FAILED
+                    merged = dataclasses.replace(merged, error=CANCELLED_ERROR)
+                elif state is TaskState.FAILED and task is not None and self._may_retry(task):
                     self._schedule_retry(task)
                     reported = TaskState.UP_FOR_RETRY
+                if self._keep_ended:
+                    self._ended.pop(key, None)
+                    self._ended[key] = merged
+                    if len(self._ended) > ENDED_KEPT:
+                        del self._ended[next(iter(self._ended))]
             else:
                 self._running[key] = merged
                 if self._watch_start and state is TaskState.RUNNING and merged.attempt_id:
@@ -580,6 +671,31 @@ class Executor(LifecycleContext):
                 self._events.fill_external_id(key, external_id, reported_from)
                 if self.journal is not None:
                     self.journal.record_external_id(attempt_id, external_id)
+
+    def _remove_retry(self, key: TaskKey) -> QueuedTask | None:
+        """Remove and return the task ``key`` waiting for its retry, if any (under the lock)."""
+        if key not in self._retrying_keys:
+            return None
+        self._retrying_keys.discard(key)
+        index = next(i for i, entry in enumerate(self._retrying) if entry[2].key == key)
+        task = self._retrying.pop(index)[2]
+        heapq.heapify(self._retrying)
+        return task
+
+    def _cancel_waiting(self, task: QueuedTask) -> None:
+        """Report a task removed before its attempt started as cancelled, and journal it."""
+        now = time.time()
+        attempt_id = new_attempt_id()
+        info = TaskInfo(
+            error=CANCELLED_ERROR, ended_at=now, attempt_id=attempt_id, attempt=task.attempt
+        )
+        if self.journal is not None:
+            self.journal.record_attempt(task.key, attempt_id, task.attempt, now)
+            self.journal.record_state(attempt_id, TaskState.FAILED, info, now)
+        with self._lock:
+            self._events.append(task.key, Event(TaskState.FAILED, info))
+        self._progress.set()
+        self._notify(self._on_state_changed, key=task.key, state=TaskState.FAILED, info=info)
 
     def _may_retry(self, task: QueuedTask) -> bool:
         return task.retries > 0 and not self._stopping and self.phase is Phase.STARTED

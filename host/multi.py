@@ -248,6 +248,24 @@ class MultiExecutor(LifecycleContext):
             left += list(offered) if executor is None else executor.adopt(offered)
         return left
 
+    def cancel(self, key: TaskKey) -> bool:
+        """Cancel the task ``key`` on the executor that holds it (see
+        :meth:`exechost.Executor.cancel`); ``False`` when none holds it."""
+        for executor in self.executors.values():
+            if executor.has_task(key):
+                return executor.cancel(key)
+        return False
+
+    def fetch_log(self, key: TaskKey) -> str | None:
+        """The output of the task ``key`` (see :meth:`exechost.Executor.fetch_log`), from the
+        executor that holds it, or else the first that ran it."""
+        executors = sorted(self.executors.values(), key=lambda e: not e.has_task(key))
+        for executor in executors:
+            text = executor.fetch_log(key)
+            if text is not None:
+                return text
+        return None
+
     def heartbeat(self) -> None:
         """Heartbeat every executor, starting no more tasks than the global cap allows."""
         budget = self.open_slots

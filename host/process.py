@@ -22,6 +22,7 @@ import re
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -36,6 +37,7 @@ from exechost.tasks import TaskKey
 
 __all__ = [
     "HAVE_PIDFD",
+    "LOG_FETCH_LIMIT",
     "TIMEOUT_ERROR",
     "LogDirSettings",
     "ProcessOptions",
@@ -45,6 +47,7 @@ __all__ = [
     "log_path_for",
     "make_log_dir",
     "parse_options",
+    "read_log",
     "reap",
     "run",
     "spawn",
@@ -178,6 +181,31 @@ def open_log(path: Path) -> int:
         send a task's output into another file).
     """
     return os.open(path, _LOG_FLAGS | os.O_NOFOLLOW, LOG_FILE_MODE)
+
+
+LOG_FETCH_LIMIT = 1024 * 1024
+"""The most bytes of a task's log that :func:`read_log` (so ``Executor.fetch_log``) returns: the
+log's last MiB, so that a task that wrote gigabytes cannot exhaust the host's memory."""
+
+
+def read_log(path: Path, limit: int = LOG_FETCH_LIMIT) -> str | None:
+    """The text of the log file ``path``: its last ``limit`` bytes, undecodable bytes replaced.
+
+    ``None`` when there is no such file. Never follows a symbolic link, and reads only a regular
+    file (a FIFO planted in the log folder would block).
+
+    :raises OSError: when ``path`` is a symbolic link or not a regular file, or cannot be read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as file:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(errno.EINVAL, f"{path} is not a regular file")
+        file.seek(max(status.st_size - limit, 0))
+        return file.read(limit).decode("utf-8", errors="replace")
 
 
 def log_path_for(log_dir: Path, key: TaskKey) -> Path:

@@ -119,6 +119,16 @@ class Test_HidesFailures(ExecutorConformance):
     executor = HidesFailures
     bulk_tasks = 40
     check_timeout = 3
+class CancelsNothing(LocalBackend):
+    """Says it cancelled a running task, and lets it run."""
+
+    @hookimpl
+    def executor_cancel(self):
+        return True
+
+
+class Test_CancelsNothing(ExecutorConformance):
+    executor = CancelsNothing
 '''
 
 
@@ -256,6 +266,7 @@ def test_crash_test_passes_a_backend_that_adopts(pytester: pytest.Pytester) -> N
         ("DropsEnv", "test_env_option"),
         ("ForgetsOnTerminate", "test_terminate_kills_running_work"),
         ("NamesFilesAfterKeys", "test_hostile_keys"),
+        ("CancelsNothing", "test_cancel_running_task"),
     ],
 )
 def test_suite_fails_a_broken_backend(pytester: pytest.Pytester, broken: str, caught_by: str):
@@ -278,7 +289,7 @@ def test_suite_passes_the_unbroken_backend(pytester: pytest.Pytester):
         """
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rs")
-    result.assert_outcomes(passed=17, skipped=1)
+    result.assert_outcomes(passed=19, skipped=1)
     result.stdout.fnmatch_lines(["*SKIPPED*does not claim can_adopt*"])
 
 
@@ -339,7 +350,7 @@ def hostile_environment(
 def test_suite_is_hermetic(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_hermetic=HERMETIC_LOCAL.format(use_environment=False))
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rs")
-    result.assert_outcomes(passed=17, skipped=1)
+    result.assert_outcomes(passed=19, skipped=1)
 
 
 @pytest.mark.usefixtures("hostile_environment")

@@ -23,6 +23,8 @@ def test_hookimpl_is_exported_from_both_packages():
         "executor_sync",
         "executor_end",
         "executor_terminate",
+        "executor_cancel",
+        "executor_fetch_log",
     )
 
 

@@ -41,6 +41,7 @@ from exechost.process import (
     kill_group,
     make_log_dir,
     parse_options,
+    read_log,
     reap,
     spawn,
     wait_for_exit,
@@ -210,6 +211,21 @@ class LocalBackend:
         return taken
 
     @hookimpl
+    def executor_cancel(self, key: TaskKey) -> bool:
+        """Kill the task's process group (a detached task's too)."""
+        assert self._reaper is not None
+        return self._reaper.kill(key)
+
+    @hookimpl
+    def executor_fetch_log(self, key: TaskKey, info: TaskInfo) -> str | None:
+        """Read the log file of the task's info, or of its running child (the info of a running
+        task names no log yet)."""
+        log = info.log
+        if log is None and self._reaper is not None:
+            log = self._reaper.log_of(key)
+        return None if log is None else read_log(Path(log))
+
+    @hookimpl
     def executor_end(self) -> None:
         assert self._reaper is not None
         self._reaper.stop()
@@ -284,6 +300,22 @@ class _Reaper:
         self._epoll.register(pidfd, select.EPOLLIN)
         if child.deadline is not None:
             self._wake()
+
+    def kill(self, key: TaskKey) -> bool:
+        """Kill the process group of the watched child of ``key``; whether there was one."""
+        with self._lock:
+            children = [c for c in self._children.values() if c.key == key and not c.done]
+        for child in children:
+            _kill(child)
+        return bool(children)
+
+    def log_of(self, key: TaskKey) -> str | None:
+        """The log file of the watched child of ``key``, if any."""
+        with self._lock:
+            for child in self._children.values():
+                if child.key == key and child.log_path is not None:
+                    return str(child.log_path)
+        return None
 
     def kill_all(self) -> None:
         """Kill every watched child's process group; each is reported failed ("terminated")."""

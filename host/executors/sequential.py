@@ -2,6 +2,10 @@
 
 For debugging: tasks run in the host's thread, in priority order, and each has ended before the
 next starts, so a breakpoint or a print in the host sees a quiet, deterministic world.
+
+A running task cannot be cancelled (:meth:`exechost.Executor.cancel` returns ``False``): it runs
+inside the heartbeat, so the host's thread that would cancel it is the one waiting for its end.
+Queued tasks are cancelled by the host as on any executor.
 """
 
 from __future__ import annotations
@@ -13,7 +17,15 @@ from typing import Any
 from exechost.executor import Executor
 from exechost.executors.local import LogSettings
 from exechost.hookspecs import Capabilities, hookimpl
-from exechost.process import ProcessOptions, log_path_for, make_log_dir, parse_options, run
+from exechost.process import (
+    ProcessOptions,
+    log_path_for,
+    make_log_dir,
+    parse_options,
+    read_log,
+    run,
+)
+from exechost.states import TaskInfo
 from exechost.tasks import TaskKey
 
 
@@ -48,3 +60,7 @@ class SequentialBackend:
             executor.success(key, info)
         else:
             executor.fail(key, info)
+
+    @hookimpl
+    def executor_fetch_log(self, info: TaskInfo) -> str | None:
+        return None if info.log is None else read_log(Path(info.log))

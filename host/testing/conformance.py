@@ -34,7 +34,7 @@ from exechost.api import load_executor
 from exechost.config import Config, PluginSettings, load_config
 from exechost.errors import ExecutorStateError, InvalidTaskError, SettingsError
 from exechost.events import EventBatch
-from exechost.executor import Executor, Phase
+from exechost.executor import CANCELLED_ERROR, Executor, Phase
 from exechost.hookspecs import Capabilities, hookimpl
 from exechost.journal import open_journal
 from exechost.states import Event, TaskState
@@ -757,6 +757,56 @@ class ExecutorConformance:
             )
         runs = sorted(int(index) for index in ran.read_text().split())
         assert runs == list(range(len(HOSTILE_KEYS))), f"runs by index: {runs}"
+
+    # -- cancel (API 1.1) ---------------------------------------------------------------------
+
+    def test_cancel_queued_task(self, make_executor: MakeExecutor, scratch_dir: Path) -> None:
+        """A task cancelled while queued never runs and ends failed "cancelled" at once; the
+        others are untouched."""
+        recorder = Recorder()
+        executor = make_executor(parallelism=1, recorder=recorder)
+        with executor:
+            executor.queue_command("first", sh(_MARK_RUN, scratch_dir, "first", 0))
+            executor.queue_command("dropped", sh(_MARK_RUN, scratch_dir, "dropped", 0))
+            assert executor.cancel("dropped") is True
+            assert not executor.has_task("dropped")
+            assert executor.cancel("dropped") is False, "a task cancelled twice"
+        events = executor.get_event_buffer()
+        assert events["dropped"].state is TaskState.FAILED, events["dropped"]
+        assert events["dropped"].info.error == CANCELLED_ERROR, events["dropped"]
+        assert events["first"].state is TaskState.SUCCESS, events["first"]
+        assert (scratch_dir / "started").read_text().split() == ["first"]
+        self.assert_finished_once(recorder, ["first", "dropped"])
+
+    def test_cancel_running_task(
+        self, make_executor: MakeExecutor, capabilities: Capabilities, scratch_dir: Path
+    ) -> None:
+        """A running task cancelled (hook ``executor_cancel``) ends failed "cancelled", is not
+        retried, and its work and what it started are killed."""
+        self.require(capabilities, "can_cancel_running")
+        recorder = Recorder()
+        executor = make_executor(recorder=recorder)
+        if not hasattr(executor.backend, "executor_cancel"):
+            pytest.skip(f"executor {self.executor!r} does not implement executor_cancel (API 1.1)")
+        started = scratch_dir / "started"
+        with executor:
+            executor.queue_command(
+                "long",
+                sh(_STRAGGLER, started, self.seconds(2), scratch_dir / "finished"),
+                retries=2,
+            )
+            self.drive(executor, started.exists, "the long task starting", timeout=60)
+            assert executor.cancel("long") is True, "a running task the backend did not cancel"
+            self.drive(executor, lambda: not executor.has_task("long"), "the cancel's end", 30)
+        events = executor.get_event_buffer()
+        assert events["long"].state is TaskState.FAILED, events["long"]
+        assert events["long"].info.error == CANCELLED_ERROR, events["long"]
+        states = [event.state for event in events.history("long")]
+        assert TaskState.UP_FOR_RETRY not in states, f"a cancelled task was retried: {states}"
+        assert recorder.calls.count("executor_execute_async") == 1, recorder.calls
+        self.assert_finished_once(recorder, ["long"])
+        time.sleep(self.seconds(2) + 1.5)
+        assert not (scratch_dir / "finished").exists(), "the task's work outlived its cancel"
 
 
 def run_doomed_host() -> None:

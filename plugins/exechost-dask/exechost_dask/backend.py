@@ -11,11 +11,11 @@ from typing import Any
 from distributed import Client, Future, LocalCluster
 from exechost import Executor, TaskInfo, TaskKey
 from exechost.hookspecs import Capabilities, hookimpl
-from exechost.process import log_path_for, make_log_dir, parse_options
+from exechost.process import log_path_for, make_log_dir, parse_options, read_log
 
 from exechost_dask.collector import Collector, Watched
 from exechost_dask.settings import DaskSettings, DaskTaskOptions
-from exechost_dask.worker import TaskReaper, kill_tasks, run_task
+from exechost_dask.worker import TaskReaper, kill_tasks, read_task_log, run_task
 
 logger = logging.getLogger("exechost_dask")
 
@@ -125,6 +125,36 @@ class DaskBackend:
                 Watched(submission.key, future, submission.log_path)
                 for submission, future in zip(batch, futures, strict=True)
             )
+
+    @hookimpl
+    def executor_cancel(self, executor: Executor, key: TaskKey) -> bool:
+        """Cancel the task's future and kill its process group on the worker running it."""
+        assert self.client is not None and self._collector is not None
+        for submission in self._unsubmitted:
+            if submission.key == key:
+                self._unsubmitted.remove(submission)
+                executor.fail(key, TaskInfo(log=submission.log_path))
+                return True
+        future = self._collector.future_of(key)
+        if future is None:
+            return False
+        self._kill(self.client, [future])
+        return True
+
+    @hookimpl
+    def executor_fetch_log(self, info: TaskInfo) -> str | None:
+        """Ask every worker for the log of the task (its Dask key, the external id): the one that
+        ran it reads its own file; if none answers (the worker is gone), read the host's file."""
+        if self.client is not None and info.external_id is not None:
+            answers = self.client.run(read_task_log, info.external_id, on_error="return")
+            for worker, answer in answers.items():
+                if isinstance(answer, str):
+                    return answer
+                if isinstance(answer, BaseException):
+                    logger.error(
+                        "exechost-dask: reading a log on worker %s failed: %s", worker, answer
+                    )
+        return None if info.log is None else read_log(Path(info.log))
 
     @hookimpl
     def executor_end(self) -> None:

@@ -66,6 +66,14 @@ class Collector:
             self._watched.update((task.future.key, task) for task in tasks)
             self._changed.notify()
 
+    def future_of(self, key: TaskKey) -> Future[TaskInfo | None] | None:
+        """The future of the watched task ``key``, if it has not been reported yet."""
+        with self._changed:
+            for task in self._watched.values():
+                if task.key == key:
+                    return task.future
+        return None
+
     def pending(self) -> list[Future[TaskInfo | None]]:
         """The futures of the tasks not reported yet."""
         with self._changed:

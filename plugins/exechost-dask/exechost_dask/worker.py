@@ -20,7 +20,7 @@ from pathlib import Path
 from distributed import Worker
 from distributed.diagnostics.plugin import WorkerPlugin
 from exechost import TaskInfo
-from exechost.process import ProcessOptions, kill_group, run
+from exechost.process import ProcessOptions, kill_group, read_log, run
 
 from exechost_dask import orphans
 
@@ -31,6 +31,10 @@ its start was already on its way when the request came."""
 _lock = threading.Lock()
 _running: dict[str, subprocess.Popen[bytes]] = {}  # by task id (the Dask key)
 _doomed: dict[str, float] = {}  # task id -> when a kill request found it not running here
+_logs: dict[str, str] = {}  # task id -> log file, of the tasks run here (the latest LOGS_KEPT)
+
+LOGS_KEPT = 100_000
+"""How many tasks' log files a worker remembers for :func:`read_task_log` (~100 bytes each)."""
 
 
 def run_task(
@@ -51,6 +55,10 @@ def run_task(
     with contextlib.suppress(OSError):  # if it cannot be made, the task fails opening its log
         path.parent.mkdir(parents=True, exist_ok=True)
     notes: list[Path | None] = []
+    with _lock:
+        _logs[task_id] = log_path
+        if len(_logs) > LOGS_KEPT:
+            del _logs[next(iter(_logs))]
     try:
         info = run(command, path, options, on_spawn=functools.partial(_register, task_id, notes))
     finally:
@@ -92,6 +100,18 @@ def kill_tasks(task_ids: Collection[str] | None) -> int:
     for process in victims:
         kill_group(process)
     return len(victims)
+
+
+def read_task_log(task_id: str) -> str | None:
+    """The output of the task ``task_id`` if it ran (or runs) on this worker, read from this
+    machine's file (its last ``LOG_FETCH_LIMIT`` bytes), else ``None``.
+
+    Sent to every worker with ``Client.run``: the worker that ran the task answers, so the host
+    reads a log written on another machine without a shared file system.
+    """
+    with _lock:
+        path = _logs.get(task_id)
+    return None if path is None else read_log(Path(path))
 
 
 class TaskReaper(WorkerPlugin):

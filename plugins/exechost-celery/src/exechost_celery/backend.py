@@ -33,7 +33,7 @@ from exechost import (
     hookimpl,
 )
 from exechost.hookspecs import Capabilities
-from exechost.process import ProcessOptions, log_path_for, make_log_dir, parse_options
+from exechost.process import ProcessOptions, log_path_for, make_log_dir, parse_options, read_log
 from kombu.exceptions import OperationalError
 from kombu.messaging import Producer
 from kombu.utils.url import maybe_sanitize_url
@@ -213,6 +213,27 @@ class CeleryBackend:
         if self._published and now >= self._next_fetch:
             self._next_fetch = now + self.settings.sync_interval
             self._fetch(executor)
+
+    @hookimpl
+    def executor_cancel(self, executor: Executor, key: TaskKey) -> bool:
+        """Drop the task if it is not published yet, else revoke it with ``terminate=True``: a
+        worker running it kills its process group, one receiving it later drops it."""
+        for task in self._outgoing:
+            if task.key == key:
+                self._outgoing.remove(task)
+                executor.fail(key, TaskInfo(external_id=task.task_id))
+                return True
+        task_ids = [task.task_id for task in self._published.values() if task.key == key]
+        if not task_ids:
+            return False
+        self._revoke(task_ids)
+        return True
+
+    @hookimpl
+    def executor_fetch_log(self, info: TaskInfo) -> str | None:
+        """The host's copy of a finished task's output, which its worker sent back in the result
+        (the last ``max_output_bytes``); ``None`` while the task runs."""
+        return None if info.log is None else read_log(Path(info.log))
 
     @hookimpl
     def executor_end(self) -> None:
