@@ -17,6 +17,10 @@ nox.options.error_on_missing_interpreters = os.environ.get("CI", "").lower() == 
 PLUGINS = sorted(str(path.parent) for path in Path("plugins").glob("*/pyproject.toml"))
 PLUGIN_PACKAGES = sorted(Path(plugin).name.replace("-", "_") for plugin in PLUGINS)
 PLUGIN_TESTS = sorted(str(path) for path in Path("plugins").glob("*/tests"))
+HOST_WORKERS = ("-n", "4")
+"""pytest-xdist processes for the host's tests: most of their time is spent waiting on the
+processes they start, so four halve a run on two cores. (The plugins' tests share brokers, workers
+and clusters between tests, and run in one process.)"""
 MAIN_PYTHON = "3.11"
 OTHER_PYTHONS = ["3.10", "3.12", "3.13"]
 
@@ -55,7 +59,7 @@ os.environ["PATH"] = os.pathsep.join(
 def tests(session: nox.Session) -> None:
     """Everything: the host, the built-in executors and every plugin, against real services."""
     session.install(".[test]", *(f"./{plugin}[test]" for plugin in PLUGINS))
-    session.run("pytest", "tests", *session.posargs)
+    session.run("pytest", "tests", *HOST_WORKERS, *session.posargs)
     # One run per plugin: plugins' test modules and conftests share names (test_conformance.py,
     # `from conftest import ...`), which one pytest process cannot import side by side.
     for plugin_tests in PLUGIN_TESTS:
@@ -66,7 +70,7 @@ def tests(session: nox.Session) -> None:
 def core(session: nox.Session) -> None:
     """The host and its built-in executors on the other supported Pythons."""
     session.install(".[test]")
-    session.run("pytest", "tests", "-p", "no:cacheprovider", *session.posargs)
+    session.run("pytest", "tests", "-p", "no:cacheprovider", *HOST_WORKERS, *session.posargs)
 
 
 @nox.session(python=MAIN_PYTHON)
