@@ -92,22 +92,14 @@ def test_corrupt_file_is_refused_and_left_alone(path: Path) -> None:
     _unchanged_refusal(path, "cannot be read")
 
 
-def test_journal_of_a_newer_exechost_is_refused(path: Path) -> None:
+@pytest.mark.parametrize(("version", "message"), [(1, "newer exechost"), (-1, "older exechost")])
+def test_journal_of_another_schema_is_refused(path: Path, version: int, message: str) -> None:
     with open_journal(path):
         pass
     with sqlite3.connect(path) as db:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + version}")
     db.close()
-    _unchanged_refusal(path, "newer exechost")
-
-
-def test_journal_of_an_older_schema_is_refused(path: Path) -> None:
-    with open_journal(path):
-        pass
-    with sqlite3.connect(path) as db:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
-    db.close()
-    _unchanged_refusal(path, "older exechost")
+    _unchanged_refusal(path, message)
 
 
 def test_foreign_database_is_refused(path: Path) -> None:
