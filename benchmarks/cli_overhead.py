@@ -5,6 +5,7 @@ Every run is ``true`` tasks at parallelism 2 on the local executor, with logs on
 
 * throughput on 20,000 tasks: ``exechost.load_executor("local")`` driven in this process, and
   ``exechost run tasks.jsonl`` in a subprocess (interpreter start, config, display, summary),
+  both keeping a journal (``exechost run`` keeps one by default),
   each twice in the order API, CLI, CLI, API: the CLI's ratio to the API (target >= 0.9);
 * scale: the CLI's time per task on 2,000 (median of three) and on 100,000 tasks (target: the
   second <= 1.2x the first);
@@ -74,7 +75,10 @@ def write_tasks(path: Path, count: int) -> Path:
 def api(count: int, directory: Path) -> float:
     started = time.perf_counter()
     with exechost.load_executor(
-        "local", parallelism=PARALLELISM, log_dir=str(directory / "api-logs")
+        "local",
+        parallelism=PARALLELISM,
+        log_dir=str(directory / "api-logs"),
+        journal=directory / f"api-journal-{time.monotonic_ns()}.sqlite",
     ) as executor:
         for n in range(count):
             executor.queue_command(("t", n), ["true"])
