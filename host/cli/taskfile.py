@@ -14,6 +14,7 @@ either), so for a very large batch JSON lines take the least memory.
 from __future__ import annotations
 
 import json
+import reprlib
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -153,7 +154,7 @@ def parse_tasks(items: Iterable[tuple[int, Any]], where: str, unit: str) -> list
 
 def _parse_task(item: Any, place: str) -> TaskSpec:
     if not isinstance(item, dict):
-        raise InvalidTaskError(f"{place}: a task must be a table/object, got {item!r}")
+        raise InvalidTaskError(f"{place}: a task must be a table/object, got {reprlib.repr(item)}")
     problems = [unknown_key_message(place, k, TASK_KEYS) for k in item if k not in TASK_KEYS]
     problems += [f"{place}: {k!r} is required" for k in ("key", "command") if k not in item]
     if problems:
