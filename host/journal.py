@@ -347,18 +347,32 @@ class Journal:
 
     def runs(self, limit: int | None = None) -> list[RunRecord]:
         """The journaled runs, newest first (at most ``limit``)."""
+        return self._runs("ORDER BY id DESC LIMIT ?", (-1 if limit is None else limit,))
+
+    def run(self, run_id: int) -> RunRecord | None:
+        """The run ``run_id``, if the journal holds it."""
+        found = self._runs("WHERE id = ?", (run_id,))
+        return found[0] if found else None
+
+    def last_run(self, taskfile: str) -> RunRecord | None:
+        """The newest run of ``taskfile`` (an absolute path), if any."""
+        found = self._runs("WHERE taskfile = ? ORDER BY id DESC LIMIT 1", (taskfile,))
+        return found[0] if found else None
+
+    def _runs(self, clause: str, parameters: tuple[Any, ...]) -> list[RunRecord]:
+        """The runs the SQL ``clause`` selects, with their tasks counted by state."""
         rows = self._db.execute(
             "SELECT id, taskfile, cwd, pid, started_at, ended_at, status, resumed_from FROM runs "
-            "ORDER BY id DESC LIMIT ?",
-            (-1 if limit is None else limit,),
+            + clause,
+            parameters,
         ).fetchall()
         counts: dict[int, dict[str, int]] = {row[0]: {} for row in rows}
         if rows:
             for run_id, state, count in self._db.execute(
                 "SELECT t.run_id, coalesce(a.state, 'queued'), count(*) FROM tasks t "
-                "LEFT JOIN attempts a ON a.id = t.attempt_id WHERE t.run_id >= ? "
+                "LEFT JOIN attempts a ON a.id = t.attempt_id WHERE t.run_id BETWEEN ? AND ? "
                 "GROUP BY t.run_id, 2",
-                (min(counts),),
+                (min(counts), max(counts)),
             ):
                 if run_id in counts:
                     counts[run_id][state] = count
@@ -376,15 +390,6 @@ class Journal:
             )
             for row in rows
         ]
-
-    def last_run(self, taskfile: str) -> RunRecord | None:
-        """The newest run of ``taskfile`` (an absolute path), if any."""
-        row = self._db.execute(
-            "SELECT max(id) FROM runs WHERE taskfile = ?", (taskfile,)
-        ).fetchone()
-        if row[0] is None:
-            return None
-        return next(r for r in self.runs() if r.id == row[0])
 
     def tasks(self, run_id: int) -> dict[TaskKey, JournaledTask]:
         """Every task of the run with its latest attempt, by key."""

@@ -91,16 +91,15 @@ def latest_attempts(journal: Journal, run_id: int) -> dict[TaskKey, JournaledTas
     the attempts of the runs before it still count, or a second resume would run again what the
     first one had skipped.
     """
-    resumed_from = {run.id: run.resumed_from for run in journal.runs()}
     found: dict[TaskKey, JournaledTask] = {}
     seen: set[int] = set()
-    current: int | None = run_id
-    while current is not None and current not in seen:
-        seen.add(current)
-        for key, task in journal.tasks(current).items():
+    run = journal.run(run_id)
+    while run is not None and run.id not in seen:
+        seen.add(run.id)
+        for key, task in journal.tasks(run.id).items():
             if key not in found or (found[key].attempt is None and task.attempt is not None):
                 found[key] = task
-        current = resumed_from.get(current)
+        run = None if run.resumed_from is None else journal.run(run.resumed_from)
     return found
 
 

@@ -79,7 +79,7 @@ def _print_runs(console: Console, path: Path, runs: list[RunRecord], host_pid: i
 def _show_run(
     journal: Journal, run_id: int, host_pid: int | None, console: Console, *, json_output: bool
 ) -> int:
-    run = next((r for r in journal.runs() if r.id == run_id), None)
+    run = journal.run(run_id)
     if run is None:
         raise ExecHostError(f"journal {journal.path} holds no run {run_id} (`exechost runs`)")
     tasks = journal.tasks(run_id)
