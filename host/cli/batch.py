@@ -10,6 +10,7 @@ import heapq
 import itertools
 from dataclasses import dataclass
 
+from exechost.cli.text import key_json
 from exechost.events import EventBatch
 from exechost.states import TaskInfo, TaskState
 from exechost.tasks import TaskKey
@@ -116,7 +117,7 @@ class Batch:
         outcomes = sorted(self.outcomes or (), key=lambda o: order.get(o.key, len(order)))
         return [
             {
-                "key": list(o.key) if isinstance(o.key, tuple) else o.key,
+                "key": key_json(o.key),
                 "executor": o.executor,
                 "state": o.state.value,
                 "returncode": o.info.returncode,

@@ -17,6 +17,7 @@ from enum import Enum
 from exechost.attempts import Attempt
 from exechost.cli.batch import Batch, Outcome
 from exechost.cli.taskfile import TaskSpec
+from exechost.cli.text import key_json
 from exechost.errors import ExecHostError
 from exechost.journal import Journal, JournaledTask, RunRecord
 from exechost.multi import MultiExecutor
@@ -128,8 +129,7 @@ class ResumeOutcome:
             "changed": self.changed,
             "unadopted": self.policy.value,
             "may_have_run": [
-                {"key": list(a.key) if isinstance(a.key, tuple) else a.key, "attempt": a.attempt_id}
-                for a in self.may_have_run
+                {"key": key_json(a.key), "attempt": a.attempt_id} for a in self.may_have_run
             ],
         }
 

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from exechost.cli.text import key_text, shown
+from exechost.cli.text import key_json, key_text, shown
 from exechost.errors import ExecHostError
 from exechost.journal import Journal, JournaledTask, RunRecord, read_journal
 from rich.console import Console
@@ -112,7 +112,7 @@ def _show_run(
 def _task_json(task: JournaledTask) -> dict[str, object]:
     info = task.info
     return {
-        "key": list(task.key) if isinstance(task.key, tuple) else task.key,
+        "key": key_json(task.key),
         "executor": task.executor,
         "state": task.state.value,
         "attempt": info.attempt,

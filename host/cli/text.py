@@ -31,12 +31,17 @@ def shown(text: str, *, keep_newlines: bool = False) -> str:
     return pattern.sub(_escape, text)
 
 
+def key_json(key: TaskKey) -> str | list[str | int]:
+    """A key as JSON output holds it: a string, or an array for a tuple key."""
+    return list(key) if isinstance(key, tuple) else key
+
+
 def key_text(key: TaskKey) -> str:
     """A key as the CLI shows it: a plain string key as it is (``extract``), any other as JSON
     (``"a/b"``, ``["etl", "extract", 3]``), so that no two keys look the same."""
     if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
         return key
-    return shown(json.dumps(list(key) if isinstance(key, tuple) else key, ensure_ascii=False))
+    return shown(json.dumps(key_json(key), ensure_ascii=False))
 
 
 def _escape(match: re.Match[str]) -> str:
