@@ -149,11 +149,12 @@ def run_batch(
     """
     routes = route_tasks(tasks, executors)
     journal = executors.journal
-    by_key = {spec.key: spec for spec in tasks}
+    by_key: dict[TaskKey, TaskSpec] = {}
     plan = None
     if resume_policy is not None:
         if journal is None or taskfile is None:
             raise ResumeError("--resume needs a task file and the journal (journal = false is set)")
+        by_key = {spec.key: spec for spec in tasks}
         plan = plan_resume(journal, taskfile, by_key)
     used = set(routes) | set(plan.unfinished if plan else ())
     executors = executors.subset(used)  # start only the ones used
@@ -161,7 +162,6 @@ def run_batch(
         journal.begin_run(taskfile, resumed_from=None if plan is None else plan.previous.id)
     resumed: ResumeOutcome | None = None
     not_queued: set[TaskKey] = set()
-    executors = executors.subset(set(routes))  # start only the ones used
     batch = Batch(keep_outcomes=json_output, slowest=SLOWEST_SHOWN)
     output: Callable[[Outcome], None] | None = None
     if grouped:  # through the bar's console when both are on the same terminal
