@@ -59,7 +59,7 @@ HOST = textwrap.dedent(
 )
 
 
-def run_host(tmp_path, marker: str, how: str, processes: int = 7) -> subprocess.Popen[str]:
+def run_host(tmp_path, marker: str, how: str, processes: int = 8) -> subprocess.Popen[str]:
     script = tmp_path / "host.py"
     script.write_text(HOST)
     host = subprocess.Popen(
@@ -70,7 +70,7 @@ def run_host(tmp_path, marker: str, how: str, processes: int = 7) -> subprocess.
         start_new_session=True,
         env={**os.environ, MARKER_VARIABLE: marker},
     )
-    # by default: the host, and 2 x (sh + 2 sleeps)
+    # by default: the host, its keeper, and 2 x (sh + 2 sleeps)
     wait_until(lambda: len(processes_with(marker)) >= processes, timeout=30)
     return host
 
@@ -98,7 +98,8 @@ def test_sigterm_to_a_host_outside_a_with_block_leaves_no_child(tmp_path, marker
 
 @pytest.mark.parametrize("attempt", range(3))
 def test_sigterm_while_a_heartbeat_starts_many_tasks_leaves_no_child(tmp_path, marker, attempt):
-    host = run_host(tmp_path, marker, "burst", processes=2 + 40 * attempt)
+    # the host, its keeper, then 1, 41 or 81 tasks: the heartbeat has begun when the signal comes
+    host = run_host(tmp_path, marker, "burst", processes=3 + 40 * attempt)
     host.terminate()
     host.communicate(timeout=30)
     assert host.returncode == 128 + signal.SIGTERM
