@@ -18,14 +18,43 @@ def new_attempt_id() -> str:
     attempts (keyed by id) then grow at their end instead of being inserted all over the file.
     The other 74 bits are random.
     """
-    random = int.from_bytes(os.urandom(10), "big")
-    value = (
+    return _text(_uuid7(int.from_bytes(os.urandom(10), "big")))
+
+
+class NumberedAttemptIds:
+    """Attempt ids for numbered tasks, made once for many: a :func:`new_attempt_id` whose last
+    40 random bits are replaced by the task's number (as unique: the rest is random and the time
+    of this object's making; ordered like the numbers).
+
+    The journal gives each task's first attempt such an id when it records the task, so that
+    handing the attempt over later needs no second write to the task.
+    """
+
+    __slots__ = ("_base",)
+
+    _NUMBER_BITS = 40
+
+    def __init__(self) -> None:
+        random = int.from_bytes(os.urandom(10), "big")
+        self._base = _uuid7(random) >> self._NUMBER_BITS << self._NUMBER_BITS
+
+    def __call__(self, number: int) -> str:
+        """The id for the task numbered ``number`` (its low 40 bits count)."""
+        return _text(self._base | number & ((1 << self._NUMBER_BITS) - 1))
+
+
+def _uuid7(random: int) -> int:
+    """A UUID version 7 of the time now and 74 of the bits of ``random``."""
+    return (
         (time.time_ns() // 1_000_000) << 80
         | 0x7 << 76  # version 7
         | (random >> 68) << 64  # 12 random bits
         | 0b10 << 62  # the RFC 9562 variant
         | random & 0x3FFF_FFFF_FFFF_FFFF  # 62 random bits
     )
+
+
+def _text(value: int) -> str:
     text = f"{value:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 

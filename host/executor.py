@@ -353,13 +353,14 @@ class Executor(LifecycleContext):
         slots = self.open_slots if limit is None else min(self.open_slots, limit)
         queue = self._queue
         launching: list[tuple[QueuedTask, str]] = []
-        while len(launching) < slots and queue:
-            launching.append((queue.pop(), new_attempt_id()))
-        now = time.time()
         journal = self.journal
+        now = time.time()
+        while len(launching) < slots and queue:
+            task = queue.pop()
+            launching.append(
+                (task, new_attempt_id() if journal is None else journal.begin_attempt(task, now))
+            )
         if journal is not None:
-            for task, attempt_id in launching:
-                journal.record_attempt(task.key, attempt_id, task.attempt, now)
             journal.commit()
         for task, attempt_id in launching:
             self._launch(task, attempt_id, now)
@@ -685,13 +686,13 @@ class Executor(LifecycleContext):
     def _cancel_waiting(self, task: QueuedTask) -> None:
         """Report a task removed before its attempt started as cancelled, and journal it."""
         now = time.time()
-        attempt_id = new_attempt_id()
+        journal = self.journal
+        attempt_id = new_attempt_id() if journal is None else journal.begin_attempt(task, now)
         info = TaskInfo(
             error=CANCELLED_ERROR, ended_at=now, attempt_id=attempt_id, attempt=task.attempt
         )
-        if self.journal is not None:
-            self.journal.record_attempt(task.key, attempt_id, task.attempt, now)
-            self.journal.record_state(attempt_id, TaskState.FAILED, info, now)
+        if journal is not None:
+            journal.record_state(attempt_id, TaskState.FAILED, info, now)
         with self._lock:
             self._events.append(task.key, Event(TaskState.FAILED, info))
         self._progress.set()

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exechost.attempts import Attempt
+from exechost.attempts import Attempt, NumberedAttemptIds, new_attempt_id
 from exechost.errors import ExecHostError
 from exechost.states import TaskInfo, TaskState
 from exechost.tasks import QueuedTask, TaskKey
@@ -45,7 +45,9 @@ APPLICATION_ID = 0x45584A31
 # Every btree below grows at its end, so that a commit touches few pages whatever the journal's
 # size: task rows get increasing rowids, attempt ids are time-ordered (new_attempt_id), events
 # are appended. An attempt's first state change (running, when handed to its backend) and its
-# last (its end) are its row's started_at and ended_at; events holds those in between.
+# last (its end) are its row's started_at and ended_at; events holds those in between. A task row
+# is written with the id its first attempt will have (Journal.attempt_id), so that handing that
+# attempt over inserts its row and touches no other; until then no attempts row has that id.
 _SCHEMA = """
 CREATE TABLE runs (
     id INTEGER PRIMARY KEY,
@@ -183,6 +185,8 @@ class Journal:
         last_task = connection.execute("SELECT max(id) FROM tasks").fetchone()[0]
         self._task_ids = itertools.count((last_task or 0) + 1)
         self._task_rows: dict[TaskKey, int] = {}  # this run's latest task row of each key
+        self._first_attempt_ids = NumberedAttemptIds()  # by task row
+        self._adopted: set[TaskKey] = set()  # keys whose latest row points at an adopted attempt
         self._tasks: list[list[Any]] = []
         self._pending_tasks: dict[TaskKey, list[Any]] = {}
         self._attempts: dict[str, list[Any]] = {}
@@ -242,36 +246,64 @@ class Journal:
             _encode(task.executor_config) if task.executor_config else "{}",
             task.retries,
             task.retry_delay,
-            attempt_id,
+            self._first_attempt_ids(task_id) if attempt_id is None else attempt_id,
         ]
         with self._lock:
             self._tasks.append(row)
             self._pending_tasks[task.key] = row
             self._task_rows[task.key] = task_id
+            if attempt_id is None:
+                self._adopted.discard(task.key)
+            else:
+                self._adopted.add(task.key)
+
+    def begin_attempt(self, task: QueuedTask, started_at: float) -> str:
+        """Remember that the next attempt at ``task`` (queued with :meth:`record_task`) is about
+        to be handed to its backend, its ``running`` from ``started_at``; return its id.
+
+        A first attempt gets the id its task row was written with, so that its hand-over
+        inserts its attempts row and rewrites no other.
+        """
+        with self._lock:
+            task_id = self._task_rows[task.key]
+            if task.attempt == 1 and task.key not in self._adopted:
+                attempt_id = self._first_attempt_ids(task_id)
+            else:
+                attempt_id = new_attempt_id()
+                self._point(task.key, task_id, attempt_id)
+            self._add_attempt(attempt_id, task_id, task.attempt, started_at)
+        return attempt_id
 
     def record_attempt(self, key: TaskKey, attempt_id: str, number: int, started_at: float) -> None:
-        """Remember that an attempt at ``key`` (queued with :meth:`record_task`) is about to be
-        handed to its backend: its ``running`` from ``started_at``."""
+        """Remember that an attempt at ``key`` (queued with :meth:`record_task`), with an id of
+        the caller's, is about to be handed to its backend: its ``running`` from ``started_at``."""
         with self._lock:
-            task = self._pending_tasks.get(key)
-            if task is not None:
-                task[-1] = attempt_id
-                task_id = task[0]
-            else:
-                task_id = self._task_rows[key]
-                self._pointers.append((attempt_id, task_id))
-            self._attempts[attempt_id] = [
-                attempt_id,
-                task_id,
-                number,
-                TaskState.RUNNING.value,
-                None,
-                started_at,
-                None,
-                None,
-                None,
-                None,
-            ]
+            task_id = self._task_rows[key]
+            self._point(key, task_id, attempt_id)
+            self._add_attempt(attempt_id, task_id, number, started_at)
+
+    def _point(self, key: TaskKey, task_id: int, attempt_id: str) -> None:
+        """Make the task row of ``key`` name ``attempt_id`` as its latest attempt (under the
+        lock)."""
+        pending = self._pending_tasks.get(key)
+        if pending is not None:
+            pending[-1] = attempt_id
+        else:
+            self._pointers.append((attempt_id, task_id))
+
+    def _add_attempt(self, attempt_id: str, task_id: int, number: int, started_at: float) -> None:
+        self._attempts[attempt_id] = [
+            attempt_id,
+            task_id,
+            number,
+            TaskState.RUNNING.value,
+            None,
+            started_at,
+            None,
+            None,
+            None,
+            None,
+        ]
 
     def record_state(self, attempt_id: str, state: TaskState, info: TaskInfo, at: float) -> None:
         """Remember that the attempt is now in ``state``, with ``info``."""

@@ -264,3 +264,37 @@ def test_a_writer_killed_at_any_instant_leaves_a_consistent_journal(path: Path) 
                     assert task.info.external_id == "x" * 40
         seen_batches += committed + 1
     assert seen_batches >= 8
+
+
+def test_a_first_attempt_is_handed_over_under_the_id_its_task_row_was_written_with(
+    path: Path,
+) -> None:
+    """Launching a queued task inserts its attempt and rewrites no task row."""
+    handed: dict[object, str] = {}
+
+    class Recording(HoldingBackend):
+        @hookimpl
+        def executor_execute_async(self, key: object, attempt_id: str) -> None:
+            handed[key] = attempt_id
+
+    with open_journal(path) as journal:
+        executor = exechost.load_executor(Recording(), journal=journal, parallelism=2)
+        executor.start()
+        for number in range(3):
+            executor.queue_command(("t", number), ["true"])
+        journal.commit()
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            written = dict(db.execute("SELECT key, attempt_id FROM tasks"))
+        db.close()
+        statements: list[str] = []
+        journal._db.set_trace_callback(statements.append)
+        executor.heartbeat()  # hands two of them over
+        journal._db.set_trace_callback(None)
+        assert len(handed) == 2
+        assert {written[f'["t",{key[1]}]'] for key in handed} == set(handed.values())  # type: ignore[index]
+        assert not [s for s in statements if s.startswith("UPDATE tasks")], statements
+        executor.terminate()
+        task = journal.tasks(journal.runs()[0].id)[("t", 0)]
+        assert task.attempt is not None and task.attempt.attempt_id == handed[("t", 0)]
+        # the third never started: its row names the id it would have had, no attempt has it
+        assert journal.tasks(journal.runs()[0].id)[("t", 2)].attempt is None
