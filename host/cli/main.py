@@ -22,7 +22,6 @@ from exechost.cli.resume import Unadopted
 from exechost.cli.run import run_batch
 from exechost.cli.runs import show_runs
 from exechost.cli.taskfile import command_task, read_json_lines, read_task_file
-from exechost.cli.text import shown
 from exechost.config import (
     DEFAULT_EXECUTOR,
     SEARCH_ORDER,
@@ -37,6 +36,7 @@ from exechost.errors import ConfigError, ExecHostError
 from exechost.executor import Executor
 from exechost.journal import DEFAULT_JOURNAL
 from exechost.multi import load_executors
+from exechost.text import shown
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table

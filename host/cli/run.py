@@ -29,13 +29,13 @@ from exechost.cli.display import (
 )
 from exechost.cli.resume import ResumeError, ResumeOutcome, Unadopted, plan_resume, resume
 from exechost.cli.taskfile import TaskSpec
-from exechost.cli.text import shown
 from exechost.config import list_problems
 from exechost.contract import check_task_options
 from exechost.errors import InvalidTaskError
 from exechost.multi import MultiExecutor
 from exechost.report import Recorder, write_report
 from exechost.tasks import TaskKey
+from exechost.text import shown
 from rich.console import Console
 from rich.markup import escape
 

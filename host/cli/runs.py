@@ -7,10 +7,10 @@ import json
 import time
 from pathlib import Path
 
-from exechost.cli.text import key_json, key_text, shown
 from exechost.errors import ExecHostError
 from exechost.journal import Journal, JournaledTask, RunRecord, read_journal
 from exechost.report import journal_spans, write_report
+from exechost.text import key_json, key_text, shown
 from rich.console import Console
 from rich.markup import escape
 

@@ -3,7 +3,7 @@
 Everything is drawn here, on the server side, as SVG and tables; the page's only script shows a
 tooltip over the task bars, from data embedded as JSON (``<script type="application/json">``,
 ``<`` written ``\\u003c``) and set with ``textContent``. Every text from tasks (keys, errors, log
-paths, executor names) goes through :func:`exechost.cli.text.shown` and :func:`html.escape`.
+paths, executor names) goes through :func:`exechost.text.shown` and :func:`html.escape`.
 
 Its size is bounded whatever the batch's: each executor's lane is binned over time
 (:data:`BINS` columns), single bars are drawn only up to :data:`BARS_MAX` attempts, and the lists
@@ -20,9 +20,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from exechost.cli.text import key_text, shown
 from exechost.report.spans import Span
 from exechost.states import TaskState
+from exechost.text import key_text, shown
 
 BINS = 250
 """Columns of each executor's lane: the tasks running and waiting, averaged over each."""
@@ -198,7 +198,12 @@ def _ticks(start: float, length: float) -> list[tuple[float, str]]:
         default=86400.0,
     )
     count = int(length / step) + 1
-    return [(i * step / length * WIDTH, duration_text(i * step)) for i in range(count)]
+    return [(i * step / length * WIDTH, _tick_label(i * step)) for i in range(count)]
+
+
+def _tick_label(seconds: float) -> str:
+    """``0s``, ``0.5s``, ``30s``, ``1m30s``, ``2h00m``."""
+    return f"{seconds:g}s" if seconds < 60 else duration_text(seconds)
 
 
 def _axis(ticks: list[tuple[float, str]]) -> str:
@@ -398,7 +403,7 @@ def _bars(spans: Sequence[Span], executors: list[str], start: float, length: flo
     )
     document = {
         "rows": data,
-        "executors": executors,
+        "executors": [shown(name) for name in executors],
         "states": [state.value for state in _STATES],
         "top": 0,
         "height": height,
