@@ -429,15 +429,15 @@ class Journal:
         info)``: task by task in the order they were queued, each task's oldest attempt first. A
         task that never started is one ``queued`` row with an empty info.
 
-        One pass over the journal's attempts, whatever the run's size (they are not indexed by
-        task).
+        One pass over the journal's attempts (``CROSS JOIN`` keeps SQLite from looking them up
+        task by task: they are not indexed by task), whatever the run's size.
         """
         columns = (
             "t.id, t.key, t.executor, a.id, a.number, a.state, a.external_id, a.started_at, "
             "a.ended_at, a.returncode, a.error, a.log"
         )
         rows = self._db.execute(
-            f"SELECT {columns} FROM attempts a JOIN tasks t ON t.id = a.task_id "
+            f"SELECT {columns} FROM attempts a CROSS JOIN tasks t ON t.id = a.task_id "
             "WHERE t.run_id = ? "
             f"UNION ALL SELECT {columns} FROM tasks t JOIN attempts a ON a.id = t.attempt_id "
             "WHERE t.run_id = ? AND a.task_id != t.id "
