@@ -230,3 +230,12 @@ def test_the_report_replaces_a_planted_link_without_following_it(tmp_path: Path)
 def test_a_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(exechost.ExecHostError, match="cannot write the report"):
         write_report(tmp_path, [])
+
+
+def test_report_usage_errors_before_anything_runs(tmp_path: Path, cli: Any) -> None:
+    no_folder = cli("run", "--report", "missing/report.html", "--", "touch", "ran")
+    no_run = cli("runs", "--report", "report.html")
+
+    assert no_folder.returncode == 2 and "--report: no folder 'missing'" in no_folder.stderr
+    assert not (tmp_path / "ran").exists()
+    assert no_run.returncode == 2 and "--report needs a RUN" in no_run.stderr

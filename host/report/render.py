@@ -47,6 +47,8 @@ COLOURS = {
     TaskState.QUEUED: "#adb5bd",
 }
 WAITING_COLOUR = "#ced4da"
+_TICK_STEPS: tuple[float, ...] = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900)
+_TICK_STEPS += (1800, 3600, 7200, 14400, 43200, 86400, 7 * 86400)
 _STATES = list(COLOURS)
 
 _STYLE = """
@@ -168,35 +170,7 @@ def _ticks(start: float, length: float) -> list[tuple[float, str]]:
     if length <= 0:
         return [(0.0, "0s")]
     raw = length / 8
-    step = min(
-        (
-            s
-            for s in (
-                0.1,
-                0.2,
-                0.5,
-                1,
-                2,
-                5,
-                10,
-                15,
-                30,
-                60,
-                120,
-                300,
-                600,
-                900,
-                1800,
-                3600,
-                7200,
-                14400,
-                43200,
-                86400,
-            )
-            if s >= raw
-        ),
-        default=86400.0,
-    )
+    step = min((s for s in _TICK_STEPS if s >= raw), default=_TICK_STEPS[-1])
     count = int(length / step) + 1
     return [(i * step / length * WIDTH, _tick_label(i * step)) for i in range(count)]
 
