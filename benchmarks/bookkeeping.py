@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import time
 import tracemalloc
+from collections.abc import Sequence
 from typing import Any
 
 import exechost
@@ -61,16 +62,18 @@ def seconds_per_task(
     parallelism: int = 32,
     journal: Journal | None = None,
     sync_timeout: float | None = None,
+    observers: Sequence[object] = (),
 ) -> float:
     """Wall time per task, queue to event: queue_command, heartbeats, get_event_buffer, and the
     journal's writes when one is given (the last one by ``end``, included).
 
     :param sync_timeout: give the backend an ``executor_sync`` (doing nothing) and the executor
         this ``sync_timeout``: 0 calls it on the host's thread, more on the executor's sync thread.
+    :param observers: observer plugins to register (with no ``sync_timeout``).
     """
     if sync_timeout is None:
         executor = exechost.load_executor(
-            InstantBackend(), parallelism=parallelism, journal=journal or False
+            InstantBackend(), parallelism=parallelism, journal=journal or False, plugins=observers
         )
     else:
         executor = exechost.Executor(

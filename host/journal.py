@@ -456,6 +456,38 @@ class Journal:
             )
         return found
 
+    def attempts(self, run_id: int) -> list[tuple[TaskKey, str, TaskState, TaskInfo]]:
+        """Every attempt at the run's tasks, adopted ones too, as ``(key, executor, state,
+        info)``: task by task in the order they were queued, each task's oldest attempt first. A
+        task that never started is one ``queued`` row with an empty info.
+
+        One pass over the journal's attempts (``CROSS JOIN`` keeps SQLite from looking them up
+        task by task: they are not indexed by task), whatever the run's size.
+        """
+        columns = (
+            "t.id, t.key, t.executor, a.id, a.number, a.state, a.external_id, a.started_at, "
+            "a.ended_at, a.returncode, a.error, a.log"
+        )
+        rows = self._db.execute(
+            f"SELECT {columns} FROM attempts a CROSS JOIN tasks t ON t.id = a.task_id "
+            "WHERE t.run_id = ? "
+            f"UNION ALL SELECT {columns} FROM tasks t JOIN attempts a ON a.id = t.attempt_id "
+            "WHERE t.run_id = ? AND a.task_id != t.id "
+            f"UNION ALL SELECT {columns} FROM tasks t LEFT JOIN attempts a ON 0 "
+            "WHERE t.run_id = ? AND t.attempt_id IS NULL "
+            "ORDER BY 1, 5, 8",
+            (run_id,) * 3,
+        ).fetchall()
+        found = []
+        for row in rows:
+            _, text, executor, attempt_id, number, state, external_id = row[:7]
+            started_at, ended_at, returncode, error, log = row[7:]
+            info = TaskInfo(
+                returncode, error, log, external_id, started_at, ended_at, attempt_id, number
+            )
+            found.append((key_from_text(text), executor, TaskState(state or "queued"), info))
+        return found
+
     def attempt_ids(self, run_id: int, key: TaskKey) -> list[str]:
         """The ids of every attempt at ``key`` in the run (adopted ones too), oldest first."""
         return [

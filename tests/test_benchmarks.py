@@ -31,3 +31,13 @@ def test_the_quick_benchmark_prints_every_figure():
         "ms importtime",
     ):
         assert expected in done.stdout, done.stdout
+
+
+def test_the_report_benchmark_prints_its_figures():
+    script = RUN.parent / "report_size.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    for expected in ("bytes per task", "read", "us per task with the Recorder"):
+        assert expected in done.stdout, done.stdout

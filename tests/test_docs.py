@@ -25,7 +25,7 @@ def executor_installed(name: str) -> bool:
 
 EXAMPLES = [
     pytest.param(code, id=f"{page}-{index}")
-    for page in ("quickstart.md", "tutorial.md")
+    for page in ("quickstart.md", "tutorial.md", "report.md")
     for index, code in enumerate(python_blocks(page))
 ]
 

@@ -10,10 +10,10 @@ import heapq
 import itertools
 from dataclasses import dataclass
 
-from exechost.cli.text import key_json
 from exechost.events import EventBatch
 from exechost.states import TaskInfo, TaskState
 from exechost.tasks import TaskKey
+from exechost.text import key_json
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,10 +19,10 @@ from typing import IO
 
 from exechost.cli.batch import Batch, Counts, Outcome
 from exechost.cli.resume import ResumeOutcome, Unadopted
-from exechost.cli.text import key_text, shown
 from exechost.executor import TERMINATED_ERROR
 from exechost.hookspecs import hookimpl
 from exechost.states import TaskState
+from exechost.text import key_text, shown
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (

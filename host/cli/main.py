@@ -22,7 +22,6 @@ from exechost.cli.resume import Unadopted
 from exechost.cli.run import run_batch
 from exechost.cli.runs import show_runs
 from exechost.cli.taskfile import command_task, read_json_lines, read_task_file
-from exechost.cli.text import shown
 from exechost.config import (
     DEFAULT_EXECUTOR,
     SEARCH_ORDER,
@@ -37,6 +36,7 @@ from exechost.errors import ConfigError, ExecHostError
 from exechost.executor import Executor
 from exechost.journal import DEFAULT_JOURNAL
 from exechost.multi import load_executors
+from exechost.text import shown
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -166,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --resume, what to do with a task whose earlier attempt was not finished and "
         "no backend could adopt (it may have run): run it again, or fail it (default: %(default)s)",
     )
+    _report_option(
+        run,
+        "write the run's HTML report to PATH at its end (a timeline of every task, "
+        "the failed and the slowest ones)",
+    )
     _journal_options(run)
 
     runs = command(
@@ -178,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument(
         "--limit", type=_count, default=20, metavar="N", help="list at most N runs (default 20)"
     )
+    _report_option(runs, "with RUN, write its HTML report to PATH instead of listing its tasks")
     _journal_options(runs)
 
     config = command("config", "Show the effective configuration and where each value is from.")
@@ -202,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
         "exechost's API version, and each executor's capabilities (exit 1 on any problem)",
     )
     return parser
+
+
+def _report_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--report", metavar="PATH", help=help_text)
 
 
 def _journal_options(parser: argparse.ArgumentParser) -> None:
@@ -233,6 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.subparser.error("--resume needs a TASKFILE: runs are found by their task file")
     if args.command == "run" and args.resume and args.no_journal:
         args.subparser.error("--resume reads the journal: it cannot go with --no-journal")
+    if args.command == "runs" and args.report is not None and args.run_id is None:
+        args.subparser.error("--report needs a RUN: `exechost runs RUN --report PATH`")
+    if getattr(args, "report", None) is not None and not Path(args.report).parent.is_dir():
+        args.subparser.error(f"--report: no folder {shown(str(Path(args.report).parent))!r}")
     if args.command == "run":
         if args.output is None:
             args.output = "grouped" if command and not args.json else "quiet"
@@ -330,6 +344,7 @@ def _run(args: argparse.Namespace, command: list[str], console: Console) -> int:
             temporary_logs=temporary,
             taskfile=None if args.taskfile in (None, "-") else str(Path(args.taskfile).resolve()),
             resume_policy=Unadopted(args.unadopted) if args.resume else None,
+            report=args.report,
         )
     except BaseException as exc:  # nothing ran: the run's log folder holds nothing to keep
         if temporary is not None:

@@ -17,12 +17,12 @@ from enum import Enum
 from exechost.attempts import Attempt
 from exechost.cli.batch import Batch, Outcome
 from exechost.cli.taskfile import TaskSpec
-from exechost.cli.text import key_json
 from exechost.errors import ExecHostError
 from exechost.journal import Journal, JournaledTask, RunRecord
 from exechost.multi import MultiExecutor
 from exechost.states import TaskInfo, TaskState
 from exechost.tasks import QueuedTask, TaskKey
+from exechost.text import key_json
 
 
 class Unadopted(str, Enum):

@@ -33,8 +33,11 @@ from exechost.config import list_problems
 from exechost.contract import check_task_options
 from exechost.errors import InvalidTaskError
 from exechost.multi import MultiExecutor
+from exechost.report import Recorder, write_report
 from exechost.tasks import TaskKey
+from exechost.text import shown
 from rich.console import Console
+from rich.markup import escape
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 POLL_INTERVAL = 0.2
@@ -135,6 +138,7 @@ def run_batch(
     temporary_logs: str | None = None,
     taskfile: str | None = None,
     resume_policy: Unadopted | None = None,
+    report: str | None = None,
 ) -> int:
     """Run ``tasks`` to their end (or a stop signal) and print the summary; the exit status.
 
@@ -144,6 +148,8 @@ def run_batch(
     :param taskfile: the task file's absolute path, under which the journal records the run.
     :param resume_policy: resume the journal's last run of ``taskfile`` (see
         :mod:`exechost.cli.resume`), treating unfinished attempts no backend adopts so.
+    :param report: where to write the run's HTML report (see :mod:`exechost.report`), at its
+        end, interrupted or not.
     :raises InvalidTaskError: before anything starts, for a task naming an unknown executor.
     :raises ResumeError: when resuming and the journal holds no run of ``taskfile``.
     """
@@ -168,6 +174,10 @@ def run_batch(
         shared = console.is_terminal and sys.stdout.isatty()
         output = GroupedOutput(console if shared else None).show
     display_class = ProgressDisplay if console.is_terminal else LineDisplay
+    recorder = Recorder() if report is not None else None
+    if recorder is not None:
+        for executor in executors.executors.values():
+            executor.hooks.register_observer(recorder)
     started = time.monotonic()
     interrupted: Interrupted | None = None
     with StopSignals().installed() as stop:
@@ -223,6 +233,14 @@ def run_batch(
         logs = "logs: removed, every task succeeded (--log-dir DIR keeps them)"
     summary = str(interrupted) if interrupted is not None else None
     print_summary(console, batch, elapsed, summary, logs, resumed)
+    if report is not None and recorder is not None:
+        details = [("task file", taskfile or "(none)"), ("exit status", str(status))]
+        if journal is not None and journal.run_id is not None:
+            details.insert(0, ("run", f"{journal.run_id} in {journal.path}"))
+        if summary is not None:
+            details.append(("interrupted by", summary))
+        write_report(report, recorder.spans(), details=details)
+        console.print(f"report: {escape(shown(report))}", highlight=False)
     if remove_logs is not None:
         shutil.rmtree(remove_logs, ignore_errors=True)
     if json_output:

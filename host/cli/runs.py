@@ -7,9 +7,10 @@ import json
 import time
 from pathlib import Path
 
-from exechost.cli.text import key_json, key_text, shown
 from exechost.errors import ExecHostError
 from exechost.journal import Journal, JournaledTask, RunRecord, read_journal
+from exechost.report import journal_spans, write_report
+from exechost.text import key_json, key_text, shown
 from rich.console import Console
 from rich.markup import escape
 
@@ -29,6 +30,8 @@ def show_runs(path: Path | None, args: argparse.Namespace, console: Console) -> 
             else:
                 _print_runs(console, journal.path, runs, host_pid)
             return 0
+        if args.report is not None:
+            return _write_report(journal, args.run_id, host_pid, args.report, console)
         return _show_run(journal, args.run_id, host_pid, console, json_output=args.json)
     finally:
         journal.close()
@@ -76,12 +79,33 @@ def _print_runs(console: Console, path: Path, runs: list[RunRecord], host_pid: i
     )
 
 
-def _show_run(
-    journal: Journal, run_id: int, host_pid: int | None, console: Console, *, json_output: bool
-) -> int:
+def _find_run(journal: Journal, run_id: int) -> RunRecord:
     run = journal.run(run_id)
     if run is None:
         raise ExecHostError(f"journal {journal.path} holds no run {run_id} (`exechost runs`)")
+    return run
+
+
+def _write_report(
+    journal: Journal, run_id: int, host_pid: int | None, path: str, console: Console
+) -> int:
+    run = _find_run(journal, run_id)
+    details = [
+        ("run", f"{run.id} in {journal.path}"),
+        ("task file", run.taskfile or "(none)"),
+        ("status", run_status(run, host_pid)),
+    ]
+    if run.resumed_from is not None:
+        details.append(("resumes run", str(run.resumed_from)))
+    size = write_report(path, journal_spans(journal, run_id), details=details)
+    console.print(f"report: {escape(shown(path))} ({size} bytes)", highlight=False)
+    return 0
+
+
+def _show_run(
+    journal: Journal, run_id: int, host_pid: int | None, console: Console, *, json_output: bool
+) -> int:
+    run = _find_run(journal, run_id)
     tasks = journal.tasks(run_id)
     if json_output:
         document = _run_json(run, host_pid) | {"task_list": [_task_json(t) for t in tasks.values()]}

@@ -1,7 +1,8 @@
-"""What the CLI prints of text it does not control: task keys, commands, output, messages.
+"""What exechost shows of text it does not control: task keys, commands, output, messages.
 
-Every such text goes through :func:`shown` first, on a terminal and in a pipe alike, so an escape
-sequence in a key or in a task's output is shown as ``\\x1b[2J`` rather than clearing the screen.
+Every such text goes through :func:`shown` first, in the CLI (on a terminal and in a pipe alike)
+and in the HTML report, so an escape sequence in a key or in a task's output is shown as
+``\\x1b[2J`` rather than clearing the screen.
 """
 
 from __future__ import annotations
