@@ -256,6 +256,7 @@ class Executor(LifecycleContext):
         try:
             self.hooks.hook.executor_start(executor=self)
         except Exception as exc:
+            self._fail_queued()
             self._close("not started")
             who = self.hooks.culprit("executor_start", exc)
             raise BackendError(
@@ -813,18 +814,23 @@ class Executor(LifecycleContext):
             )
 
     def _close(self, how: str) -> None:
+        """End the executor's life: ``how`` is ``"ended"``, ``"terminated"`` or ``"not started"``.
+
+        Every task's final state is in the event buffer by now; observers hear of it last
+        (``executor_finished``).
+        """
         self.phase = Phase.ENDED
         shutdown.untrack(self)
         if self._sync_thread is not None:
             self._sync_thread.stop()
         journal = self.journal
-        if journal is None:
-            return
-        if self.owns_journal:
-            journal.end_run(how)
-            journal.close()
-        else:
-            journal.commit()
+        if journal is not None:
+            if self.owns_journal:
+                journal.end_run(how)
+                journal.close()
+            else:
+                journal.commit()
+        self._notify(self.hooks.hook.executor_finished, outcome=how)
 
     def _notify(self, caller: Any, **kwargs: Any) -> None:
         if not caller.get_hookimpls():  # no observer: skip the cost of a pluggy call
