@@ -10,7 +10,6 @@ from pathlib import Path
 from conftest import clean_environment
 from exechost import TaskInfo, TaskState
 from exechost_prometheus import Metrics
-from exechost_prometheus.metrics import ExecutorSeries
 
 TASKS = '[[tasks]]\nkey = "a"\ncommand = ["touch", "ran"]\n'
 
@@ -43,7 +42,7 @@ def test_bad_settings_stop_the_run_before_any_task_naming_where(tmp_path: Path) 
 
 def test_counts_stay_right_with_reports_from_many_threads() -> None:
     metrics = Metrics()
-    series = ExecutorSeries(metrics, "threaded")
+    series = metrics.series("threaded")
     per_thread = 500
 
     def work(thread: int) -> None:

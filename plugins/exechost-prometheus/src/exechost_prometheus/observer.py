@@ -51,8 +51,7 @@ class PrometheusObserver:
     def __init__(self, settings: PrometheusSettings | None = None) -> None:
         self.settings = settings or PrometheusSettings()
         self.metrics = Metrics(self.settings.buckets)
-        """The metric families; ``metrics.registry`` is what the endpoint serves."""
-        self._series: dict[str, ExecutorSeries] = {}
+        """Every executor's figures; ``metrics.registry`` is what the endpoint serves."""
         self._lock = threading.Lock()
         self._watching: set[int] = set()
         self._endpoint: Endpoint | None = None
@@ -66,13 +65,7 @@ class PrometheusObserver:
 
     def series(self, executor: Executor) -> ExecutorSeries:
         """The series of ``executor`` (by its name), made on first use."""
-        try:
-            return self._series[executor.name]
-        except KeyError:
-            with self._lock:
-                return self._series.setdefault(
-                    executor.name, ExecutorSeries(self.metrics, executor.name)
-                )
+        return self.metrics.series(executor.name)
 
     @hookimpl(wrapper=True)
     def executor_start(self, executor: Executor) -> Generator[None, Any, Any]:
