@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from exechost import hookimpl
 from opentelemetry import context, trace
+from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from exechost_otel.exporters import OTEL_TRACES_EXPORTER, exporter_classes, make_provider
+from exechost_otel.exporters import exporter_classes, make_provider
 from exechost_otel.spans import ExecutorTrace
 
 if TYPE_CHECKING:
