@@ -97,7 +97,7 @@ def test_otel_variables_choose_the_exporter_and_the_service(tmp_path: Path) -> N
     assert first["resource"]["attributes"]["service.name"] == "exechost"
 
 
-def test_no_exporter_named_no_spans_and_a_missing_one_stops_the_run(tmp_path: Path) -> None:
+def test_no_spans_unless_named_enabled_sampled_and_a_missing_exporter_stops(tmp_path: Path) -> None:
     install_exporter(tmp_path / "site")
     done = run(tmp_path, OTEL_TRACES_EXPORTER="otlp")
     assert done.returncode == 2
@@ -112,6 +112,9 @@ def test_no_exporter_named_no_spans_and_a_missing_one_stops_the_run(tmp_path: Pa
     assert done.returncode == 1, done.stderr
     assert not spans_file.exists()
     done = run(tmp_path, OTEL_TRACES_EXPORTER="jsonlines", OTEL_SDK_DISABLED="true")
+    assert done.returncode == 1 and not spans_file.exists()
+    sampled_out = {"OTEL_TRACES_EXPORTER": "jsonlines", "OTEL_TRACES_SAMPLER": "always_off"}
+    done = run(tmp_path, SPANS_FILE=str(spans_file), **sampled_out)
     assert done.returncode == 1 and not spans_file.exists()
 
 

@@ -65,16 +65,21 @@ class ExecutorTrace:
             f"exechost {executor}", context=parent, attributes={"exechost.executor": executor}
         )
         self._context = trace.set_span_in_context(self.span)
+        self._recording = self.span.is_recording()
+        """Whether the executor's span is sampled: its tasks' spans are (they share its trace
+        id, and the SDK's samplers decide by the trace id or the parent), else none is made."""
 
     def queued(self, key: TaskKey, queue: str | None, command: Sequence[str]) -> None:
         """The task ``key`` was queued now."""
+        if not self._recording:
+            return
         waiting = _Waiting(time.time_ns(), queue, command if self._record_command else None)
         with self._lock:
             self._waiting[key] = waiting
 
     def changed(self, key: TaskKey, state: TaskState, info: TaskInfo) -> None:
         """The task ``key`` is now in ``state``: an attempt's end is noted for its span."""
-        if state not in _ENDS:  # its start is in ``info.started_at`` at its end
+        if state not in _ENDS or not self._recording:  # a start is in the end's info
             return
         with self._lock:
             waiting = self._waiting.pop(key, None)
