@@ -164,7 +164,7 @@ def test_from_python_with_a_retry_and_the_final_figures() -> None:
     assert final[(*slow, (*local, ("le", "5.0"), ("state", "success")))] == 1
 
 
-def test_a_port_in_use_is_blamed_on_the_observer_and_the_run_goes_on(
+def test_a_port_in_use_is_said_in_one_line_and_the_run_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with socket.socket() as taken:
@@ -175,8 +175,10 @@ def test_a_port_in_use_is_blamed_on_the_observer_and_the_run_goes_on(
         with exechost.load_executor("local", plugins=[observer]) as executor:
             executor.queue_command("a", ["true"])
     assert executor.get_event_buffer()["a"].state == "success"
-    assert f"cannot serve metrics on 127.0.0.1:{port}" in caplog.text
-    assert "EXECHOST_PLUGINS__PROMETHEUS__PORT" in caplog.text
+    [said] = [record for record in caplog.records if "cannot serve" in record.getMessage()]
+    assert said.levelname == "ERROR" and said.exc_info is None  # one line, no traceback
+    assert f"cannot serve metrics on 127.0.0.1:{port}: Address already in use" in said.message
+    assert "EXECHOST_PLUGINS__PROMETHEUS__PORT" in said.message
     assert observer.url is None
 
 

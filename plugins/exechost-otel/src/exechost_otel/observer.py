@@ -54,7 +54,10 @@ class OtelObserver:
     Settings = OtelSettings
 
     def __init__(
-        self, settings: OtelSettings | None = None, *, tracer_provider: TracerProvider | None = None
+        self,
+        settings: OtelSettings | None = None,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
         self.settings = settings or OtelSettings()
         self._given = tracer_provider

@@ -63,55 +63,61 @@ class PrometheusObserver:
         endpoint = self._endpoint
         return None if endpoint is None else endpoint.url
 
-    def series(self, executor: Executor) -> ExecutorSeries:
-        """The series of ``executor`` (by its name), made on first use."""
+    def _series(self, executor: Executor) -> ExecutorSeries:
         return self.metrics.series(executor.name)
 
     @hookimpl(wrapper=True)
     def executor_start(self, executor: Executor) -> Generator[None, Any, Any]:
         """Serve the metrics from the start of the first executor."""
-        self.series(executor)  # its series exist, at 0, from its start
+        self._series(executor)  # its series exist, at 0, from its start
         with self._lock:
             self._watching.add(id(executor))
-            if self._endpoint is None:
+            if self._endpoint is None and len(self._watching) == 1:
                 self._endpoint = self._serve()
         return (yield)
 
     @hookimpl
     def executor_task_queued(self, executor: Executor, key: TaskKey) -> None:
-        self.series(executor).queued(key)
+        self._series(executor).queued(key)
 
     @hookimpl
     def executor_task_state_changed(
         self, executor: Executor, key: TaskKey, state: TaskState, info: TaskInfo
     ) -> None:
-        self.series(executor).changed(key, state, info)
+        self._series(executor).changed(key, state, info)
 
     @hookimpl
     def executor_heartbeat(self, executor: Executor, open_slots: int) -> None:
-        self.series(executor).heartbeat(open_slots)
+        self._series(executor).heartbeat(open_slots)
 
     @hookimpl
     def executor_finished(self, executor: Executor, outcome: str) -> None:
         """Set the executor's final figures; stop serving after the last executor."""
-        self.series(executor).finished(outcome)
+        self._series(executor).finished(outcome)
         with self._lock:
             self._watching.discard(id(executor))
-            endpoint = self._endpoint if not self._watching else None
-            self._endpoint = None if endpoint is not None else self._endpoint
+            endpoint = None
+            if not self._watching:
+                endpoint, self._endpoint = self._endpoint, None
         if endpoint is not None:
             endpoint.stop()
 
-    def _serve(self) -> Endpoint:
+    def _serve(self) -> Endpoint | None:
+        """The endpoint, listening; ``None`` (said once, in one line) when it cannot listen, as
+        when another run has the port: the run goes on without it."""
         address, port = self.settings.address, self.settings.port
         try:
             endpoint = Endpoint(self.metrics.registry, address, port)
         except OSError as exc:
-            raise OSError(
-                f"cannot serve metrics on {address}:{port}: {exc.strerror or exc}; another "
-                "process may use the port: give this run another ([plugins.prometheus] port, "
-                "or EXECHOST_PLUGINS__PROMETHEUS__PORT; 0 picks a free one)"
-            ) from exc
+            logger.error(
+                "exechost-prometheus: cannot serve metrics on %s:%s: %s; another process may "
+                "use the port: give this run another ([plugins.prometheus] port, or "
+                "EXECHOST_PLUGINS__PROMETHEUS__PORT; 0 picks a free one). No metrics are served.",
+                address,
+                port,
+                exc.strerror or exc,
+            )
+            return None
         level = logging.WARNING if port == 0 else logging.INFO
         logger.log(level, "exechost-prometheus: serving metrics on %s", endpoint.url)
         return endpoint
