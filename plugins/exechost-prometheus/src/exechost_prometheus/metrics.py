@@ -7,7 +7,7 @@ import bisect
 import itertools
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from exechost import UNLIMITED, TaskInfo, TaskKey, TaskState
@@ -30,6 +30,7 @@ day (a histogram also counts what is above its last bound)."""
 
 _ENDS = (TaskState.SUCCESS, TaskState.FAILED, TaskState.UP_FOR_RETRY)
 _FINAL = (TaskState.SUCCESS, TaskState.FAILED)
+_le: Callable[[float], str] = floatToGoString  # a bucket's bound as the client writes it
 
 
 class Families(NamedTuple):
@@ -117,7 +118,7 @@ class ExecutorSeries:
     def add_to(self, families: Families) -> None:
         """Add this executor's samples to ``families``."""
         name = self.executor
-        bounds = [*(floatToGoString(bound) for bound in self._buckets), "+Inf"]
+        bounds = [*(_le(bound) for bound in self._buckets), "+Inf"]
         with self._lock:
             families.queued.add_metric([name], self._queued)
             families.tasks.add_metric([name, TaskState.QUEUED.value], self._waiting)
