@@ -247,3 +247,31 @@ def test_killed_host_without_detach_leaves_no_task_and_resume_runs_the_unfinishe
         "\nlocal without detach, 10 kills during 300 tasks: (succeeded before the kill, run "
         f"again, seconds the last task outlived its host): {figures}"
     )
+
+
+def test_resume_offers_an_attempt_to_its_executor_though_no_task_routes_to_it_now(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A task moved to another executor since the killed run: its unfinished attempt is still
+    offered to the executor that had it, which is started for that."""
+    from exechost.tasks import QueuedTask
+
+    (tmp_path / "exechost.toml").write_text(
+        '[executors.old]\nbackend = "local"\n[executors.new]\nbackend = "local"\n'
+    )
+    (tmp_path / "tasks.toml").write_text(
+        '[[tasks]]\nkey = "moved"\ncommand = ["true"]\nexecutor = "new"\n'
+    )
+    journal = open_journal(tmp_path / ".exechost" / "journal.sqlite")
+    with contextlib.closing(journal):  # the killed run: "moved" was running on "old"
+        journal.begin_run(str(tmp_path / "tasks.toml"))
+        task = QueuedTask("moved", ("true",), 1, None, {})
+        journal.record_task("old", task)
+        attempt_id = journal.begin_attempt(task, time.time())
+
+    resumed = cli("run", "--config", "exechost.toml", "--resume", "--json", "tasks.toml")
+
+    assert resumed.returncode == 0, resumed.stderr
+    outcome = json.loads(resumed.stdout)["resume"]
+    assert (outcome["adopted"], outcome["rerun"]) == (0, 1)
+    assert outcome["may_have_run"] == [{"key": "moved", "attempt": attempt_id}]
