@@ -250,28 +250,29 @@ def test_killed_host_without_detach_leaves_no_task_and_resume_runs_the_unfinishe
 
 
 def test_resume_offers_an_attempt_to_its_executor_though_no_task_routes_to_it_now(
-    cli: Cli, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
-    """A task moved to another executor since the killed run: its unfinished attempt is still
-    offered to the executor that had it, which is started for that."""
-    from exechost.tasks import QueuedTask
-
+    """A task moved to another executor after its host was killed: its detached attempt is still
+    adopted by the executor that ran it, which is started for that, and not run again."""
     (tmp_path / "exechost.toml").write_text(
-        '[executors.old]\nbackend = "local"\n[executors.new]\nbackend = "local"\n'
+        '[executors.old]\nbackend = "local"\ndetach = true\nlog_dir = "old-logs"\n'
+        '[executors.new]\nbackend = "local"\n'
     )
-    (tmp_path / "tasks.toml").write_text(
-        '[[tasks]]\nkey = "moved"\ncommand = ["true"]\nexecutor = "new"\n'
-    )
-    journal = open_journal(tmp_path / ".exechost" / "journal.sqlite")
-    with contextlib.closing(journal):  # the killed run: "moved" was running on "old"
-        journal.begin_run(str(tmp_path / "tasks.toml"))
-        task = QueuedTask("moved", ("true",), 1, None, {})
-        journal.record_task("old", task)
-        attempt_id = journal.begin_attempt(task, time.time())
+    task = '[[tasks]]\nkey = "moved"\ncommand = ["sh", "-c", "touch began; sleep 2; echo x >> m"]\n'
+    (tmp_path / "tasks.toml").write_text(task + 'executor = "old"\n')
+    hosts = CliHosts(tmp_path, tmp_path / "tasks.toml", ["--config", "exechost.toml"])
+    host = hosts()
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "began").exists():
+        assert host.poll() is None and time.monotonic() < deadline, hosts.describe()
+        time.sleep(0.01)
+    host.kill()
+    host.wait(30)
+    (tmp_path / "tasks.toml").write_text(task + 'executor = "new"\n')
 
-    resumed = cli("run", "--config", "exechost.toml", "--resume", "--json", "tasks.toml")
+    resumed = hosts()
 
-    assert resumed.returncode == 0, resumed.stderr
-    outcome = json.loads(resumed.stdout)["resume"]
-    assert (outcome["adopted"], outcome["rerun"]) == (0, 1)
-    assert outcome["may_have_run"] == [{"key": "moved", "attempt": attempt_id}]
+    assert resumed.wait(60) == 0, hosts.describe()
+    outcome = hosts.results()[-1]["resume"]
+    assert (outcome["adopted"], outcome["rerun"]) == (1, 0)
+    assert lines(tmp_path / "m") == 1
