@@ -39,7 +39,6 @@ from exechost.multi import load_executors
 from exechost.text import shown
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 USAGE_ERROR = 2
 """The exit status of a usage or configuration error."""
@@ -484,6 +483,8 @@ def _plugins(args: argparse.Namespace, console: Console) -> int:
         # capabilities are known only for imported backends: no empty column without --check
         columns = [(h, cell) for h, cell in COLUMNS if args.check or h != "capabilities"]
         rows = [[shown(cell(report)) for _, cell in columns] for report in reports]
+        from rich.table import Table  # only here: every other command starts without it
+
         table = Table(*(header for header, _ in columns), box=None)
         for row in rows:
             table.add_row(*map(escape, row))

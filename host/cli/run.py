@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from exechost.cli.batch import Batch, Outcome
 from exechost.cli.display import (
     SLOWEST_SHOWN,
     GroupedOutput,
     LineDisplay,
-    ProgressDisplay,
     print_summary,
 )
 from exechost.cli.resume import ResumeError, ResumeOutcome, Unadopted, plan_resume, resume
@@ -37,6 +37,9 @@ from exechost.report import Recorder, write_report
 from exechost.tasks import TaskKey
 from exechost.text import shown
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from exechost.cli.progress import ProgressDisplay
 from rich.markup import escape
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -173,7 +176,11 @@ def run_batch(
     if grouped:  # through the bar's console when both are on the same terminal
         shared = console.is_terminal and sys.stdout.isatty()
         output = GroupedOutput(console if shared else None).show
-    display_class = ProgressDisplay if console.is_terminal else LineDisplay
+    display_class: type[LineDisplay | ProgressDisplay] = LineDisplay
+    if console.is_terminal:
+        from exechost.cli.progress import ProgressDisplay  # rich's bar: only on a terminal
+
+        display_class = ProgressDisplay
     recorder = Recorder() if report is not None else None
     if recorder is not None:
         for executor in executors.executors.values():
@@ -185,7 +192,7 @@ def run_batch(
             executors.start()
             stop.check()
             with display_class(console, len(tasks), output) as display:
-                if isinstance(display, ProgressDisplay):  # the bar counts each start at once
+                if console.is_terminal:  # the bar counts each start at once
                     for executor in executors.executors.values():
                         executor.hooks.register_observer(display)
                 for spec in tasks:
