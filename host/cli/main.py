@@ -252,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.output == "grouped" and args.json:
             args.subparser.error("--json and --output grouped both write to standard output")
     stdout_taken = args.command == "run" and (args.json or args.output == "grouped")
-    human = _Console(stderr=stdout_taken, soft_wrap=True)
+    human = _Console(stderr=stdout_taken, soft_wrap=True, emoji=False)
     try:
         if args.command == "run":
             return _run(args, command, human)
@@ -285,7 +285,7 @@ def _discard_stdout() -> None:
 
 
 def _error(message: str) -> None:
-    Console(stderr=True, soft_wrap=True).print(
+    Console(stderr=True, soft_wrap=True, emoji=False).print(
         f"[bold red]exechost: error:[/] {_markup(message)}", highlight=False
     )
 
@@ -472,7 +472,7 @@ def _plugins(args: argparse.Namespace, console: Console) -> int:
     try:
         settings = _load_config(args).plugins
     except ConfigError as exc:
-        Console(stderr=True, soft_wrap=True).print(
+        Console(stderr=True, soft_wrap=True, emoji=False).print(
             f"[yellow]warning:[/] {_markup(str(exc))}", highlight=False
         )
         settings = PluginSettings()

@@ -33,7 +33,6 @@ from exechost.config import list_problems
 from exechost.contract import check_task_options
 from exechost.errors import InvalidTaskError
 from exechost.multi import MultiExecutor
-from exechost.report import Recorder, write_report
 from exechost.tasks import TaskKey
 from exechost.text import shown
 from rich.console import Console
@@ -181,7 +180,11 @@ def run_batch(
         from exechost.cli.progress import ProgressDisplay  # rich's bar: only on a terminal
 
         display_class = ProgressDisplay
-    recorder = Recorder() if report is not None else None
+    recorder = None
+    if report is not None:
+        from exechost.report import Recorder  # only with --report
+
+        recorder = Recorder()
     if recorder is not None:
         for executor in executors.executors.values():
             executor.hooks.register_observer(recorder)
@@ -246,6 +249,8 @@ def run_batch(
             details.insert(0, ("run", f"{journal.run_id} in {journal.path}"))
         if summary is not None:
             details.append(("interrupted by", summary))
+        from exechost.report import write_report
+
         write_report(report, recorder.spans(), details=details)
         console.print(f"report: {escape(shown(report))}", highlight=False)
     if remove_logs is not None:
