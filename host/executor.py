@@ -644,6 +644,7 @@ class Executor(LifecycleContext):
             self._running[key] = info
             self._handed[key] = task
             reported_from = self._events.position()
+            self._events.append(key, Event(TaskState.RUNNING, info))
         if self._watch_start:
             assert self.queued_timeout is not None
             deadline = time.monotonic() + self.queued_timeout
