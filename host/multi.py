@@ -110,9 +110,9 @@ class MultiExecutor(LifecycleContext):
         """Whether :meth:`end` and :meth:`terminate` end the journal's run and close it."""
         self._progress = Wakeup()
         self._turn = 0
-        wakeup = _Wakeup(self._progress)
+        self._wakeup = _Wakeup(self._progress)
         for executor in self.executors.values():
-            executor.hooks.register_observer(wakeup)
+            executor.hooks.register_observer(self._wakeup)
             executor.journal = journal
 
     def __repr__(self) -> str:
@@ -170,6 +170,8 @@ class MultiExecutor(LifecycleContext):
         The subset takes over the journal (and closing it, if this one was to).
         """
         kept = {n: e for n, e in self.executors.items() if n in names or n == self.default}
+        for executor in kept.values():  # they are the subset's now: it wakes on their ends
+            executor.hooks.manager.unregister(self._wakeup)
         subset = MultiExecutor(
             kept,
             default=self.default,
@@ -286,14 +288,23 @@ class MultiExecutor(LifecycleContext):
         return self._progress.wait(timeout)
 
     def end(self) -> None:
-        """Heartbeat until no task is queued or running anywhere, then end every executor."""
+        """Heartbeat until no task is queued or running anywhere, then end every executor.
+
+        If the wait is interrupted (``KeyboardInterrupt``, ``SystemExit`` from SIGTERM), every
+        executor is terminated before the exception propagates, as :meth:`exechost.Executor.end`
+        does.
+        """
         executors = self.executors.values()
-        while True:
-            self._progress.clear()
-            self.heartbeat()
-            if self.idle:
-                break
-            self._progress.wait(self.heartbeat_interval)
+        try:
+            while True:
+                self._progress.clear()
+                self.heartbeat()
+                if self.idle:
+                    break
+                self._progress.wait(self.heartbeat_interval)
+        except BaseException:  # Ctrl-C or a signal while waiting: nothing may outlive the host
+            self.terminate()
+            raise
         for executor in executors:
             executor.end()
         self._close_journal("ended")
