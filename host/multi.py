@@ -224,9 +224,7 @@ class MultiExecutor(LifecycleContext):
             target = self.route(executor, queue)
         except InvalidTaskError as exc:
             raise InvalidTaskError(f"task {key!r}: {exc}") from None
-        for name, other in self.executors.items():
-            if other is not target and other.has_task(key):
-                raise DuplicateTaskError(f"task {key!r} is already queued or running on {name!r}")
+        self._refuse_elsewhere(key, target)
         target.queue_command(
             key,
             command,
@@ -236,6 +234,25 @@ class MultiExecutor(LifecycleContext):
             retries=retries,
             retry_delay=retry_delay,
         )
+
+    def queue_task(self, executor: str, task: QueuedTask) -> None:
+        """Queue on the executor ``executor`` a task its
+        :meth:`~exechost.Executor.prepare_task` made: routed and checked already, so neither is
+        done again (as ``exechost run`` does, having checked the whole batch first).
+
+        :raises KeyError: for an executor name that is not one of these executors.
+        :raises DuplicateTaskError: when the task's key is queued or running on any executor.
+        """
+        target = self.executors[executor]
+        self._refuse_elsewhere(task.key, target)
+        target.queue_task(task)
+
+    def _refuse_elsewhere(self, key: TaskKey, target: Executor) -> None:
+        """Raise :class:`DuplicateTaskError` when an executor other than ``target`` has ``key``
+        (``target`` checks its own)."""
+        for name, other in self.executors.items():
+            if other is not target and other.has_task(key):
+                raise DuplicateTaskError(f"task {key!r} is already queued or running on {name!r}")
 
     def adopt(self, attempts: Mapping[str, Sequence[Attempt]]) -> list[Attempt]:
         """Offer each executor's backend the attempts an earlier host left unfinished there.
