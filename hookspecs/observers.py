@@ -5,13 +5,60 @@ pluggy's order (last registered first). Their return values are ignored. They ar
 synchronously: keep them quick, or hand the work to a thread of your own.
 
 ``executor_task_state_changed`` runs in the thread that reported the change: usually the host's
-thread, but a backend's own thread when the backend reports from there. An observer that raises
-is logged with its name and distribution; the task and the host carry on.
+thread, but a backend's own thread when the backend reports from there.
 
-An observer is any object with methods marked :data:`exechost.hookimpl`; register it with
-``exechost.load_executor(..., plugins=[observer])`` or
-``executor.hooks.register_observer(observer)``.
+An observer is any object with methods marked :data:`exechost.hookimpl`, or a module with such
+functions; register it with ``exechost.load_executor(..., plugins=[observer])`` or
+``executor.hooks.register_observer(observer)``, or install it (below).
 It may also wrap lifecycle calls (``@hookimpl(wrapper=True)``), never implement them plainly.
+
+**Errors.** What an observer's implementation raises is logged as that observer's (its name and
+distribution), the first time for each hook at ``ERROR`` with the traceback, later times at
+``DEBUG``; the run goes on, and the other observers are still called. A wrapper that raises is
+left out: the wrapped call's result, or the backend's exception, passes on unchanged.
+
+**Installed observers** (the ``exechost.plugins`` entry point group). The entry point's value
+names one of:
+
+- a module (``prom = "exechost_prom"``): the module is the observer;
+- a class (``prom = "exechost_prom:PromObserver"``): exechost calls it once, with no argument, or,
+  when the class declares a ``Settings`` dataclass, with its ``[plugins.NAME]`` settings
+  validated against it (API 1.1);
+- an object (``prom = "exechost_prom:OBSERVER"``): the object is the observer.
+
+Anything else (a function, an object with nothing marked ``@hookimpl``) is refused, and
+``exechost plugins --check`` reports it as ``refused``. The observer is made when the executors
+are made (``exechost run``, :func:`exechost.load_executor`, :func:`exechost.load_executors`),
+before any starts, once per such call: the one object is registered with every executor that
+call makes and serves them all; each hook's ``executor`` argument tells them apart.
+
+**Settings** (API 1.1). A plugin's own settings live in ``[plugins.NAME]`` of the configuration,
+or in ``EXECHOST_PLUGINS__NAME__KEY`` variables (``NAME`` in capitals, ``_`` for ``-``), and are
+validated like a backend's: unknown keys are refused with a did-you-mean, wrong types named with
+the file and table (or the variable) they came from. Example::
+
+    # exechost.toml
+    [plugins.prom]
+    port = 9100
+
+    # exechost_prom.py, entry point: prom = "exechost_prom:PromObserver"
+    @dataclasses.dataclass(frozen=True)
+    class PromSettings:
+        port: int = 9100
+
+    class PromObserver:
+        Settings = PromSettings
+
+        def __init__(self, settings: PromSettings) -> None:
+            self.port = settings.port
+
+        @hookimpl
+        def executor_finished(self, executor, outcome):
+            ...
+
+.. versionchanged:: 1.1
+   Entry points may name a class; ``[plugins.NAME]`` settings; ``executor_finished``; an
+   observer's error never breaks the run.
 """
 
 from __future__ import annotations
@@ -90,4 +137,29 @@ def executor_heartbeat(executor: Executor, open_slots: int, queued: int, running
         @hookimpl
         def executor_heartbeat(self, executor, open_slots, queued, running):
             statsd.gauge(f"exechost.{executor.name}.queued", queued)
+    """
+
+
+@hookspec
+def executor_finished(executor: Executor, outcome: str) -> None:
+    """An executor has finished: every task it was given has its final state.
+
+    Called once per executor, last: after ``executor_end`` or ``executor_terminate`` returned and
+    after the host's own final reports (``"terminated"``, ``"terminated before it started"``)
+    are in the event buffer and have reached ``executor_task_state_changed``; so an observer has
+    seen every task's final state before this. Called in the host's thread.
+
+    :param executor: the executor that finished.
+    :param outcome: how: ``"ended"`` (:meth:`exechost.Executor.end`: every task ran to its end),
+        ``"terminated"`` (:meth:`exechost.Executor.terminate`, or an interrupted ``end()``), or
+        ``"not started"`` (its backend could not start; what was queued failed).
+    :returns: nothing; not ``firstresult``: every observer is called.
+
+    Example::
+
+        @hookimpl
+        def executor_finished(self, executor, outcome):
+            self.push_metrics(executor.name, outcome)
+
+    .. versionadded:: 1.1
     """

@@ -20,7 +20,9 @@ A backend declares the versions it supports as ``exechost_api`` (see
 History: 1.0, the lifecycle and observer hooks. 1.1, attempts and adoption: the ``attempt_id``
 argument of ``executor_execute_async``, the ``executor_adopt`` hook, the capabilities
 ``can_adopt`` and ``reports_running``, :attr:`exechost.TaskInfo.attempt_id` and
-:attr:`~exechost.TaskInfo.attempt`, and the state ``up_for_retry``.
+:attr:`~exechost.TaskInfo.attempt`, the state ``up_for_retry``; ``executor_cancel`` and
+``executor_fetch_log``; for observers, the ``executor_finished`` hook, class entry points with
+``[plugins.NAME]`` settings, and errors that never break the run.
 """
 
 from __future__ import annotations

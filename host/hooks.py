@@ -1,16 +1,25 @@
 """One executor's hooks: its backend and observer plugins, in a pluggy PluginManager of their own.
 
 Each executor gets its own manager so that its lifecycle calls reach its backend alone, however
-many backends are installed or running in the process.
+many backends are installed or running in the process. An observer's hook implementations are
+guarded (:mod:`exechost.guard`): what they raise is logged as the observer's, once per observer
+and hook at ``ERROR`` (later ones at ``DEBUG``, all counted in
+:attr:`ExecutorHooks.observer_errors`), and the run goes on.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import pluggy
 from exechost.discovery import distribution_of
+from exechost.guard import guarded
 from exechost.hookspecs import LIFECYCLE_HOOKS, PROJECT_NAME, lifecycle, observers
+
+logger = logging.getLogger("exechost")
 
 
 class ExecutorHooks:
@@ -26,6 +35,11 @@ class ExecutorHooks:
         self.manager.add_hookspecs(observers)
         self.hook = self.manager.hook
         self.backend = backend
+        self.executor_name = name
+        self.observer_errors: dict[tuple[str, str], int] = {}
+        """How many times each observer raised in each hook, by ``(plugin name, hook name)``."""
+        self._observers: set[str] = set()
+        self._errors_lock = threading.Lock()
         self._origins: dict[str, str | None] = {}
         if backend is not None:
             self._register(backend, name, origin)
@@ -34,7 +48,10 @@ class ExecutorHooks:
         self, plugin: object, name: str | None = None, origin: str | None = None
     ) -> None:
         """Register an observer plugin, refusing a class (whose hook implementations would be
-        called without an instance) and one that implements a lifecycle hook plainly."""
+        called without an instance) and one that implements a lifecycle hook plainly.
+
+        Its hook implementations are guarded: what they raise is logged, never raised.
+        """
         if isinstance(plugin, type):
             raise pluggy.PluginValidationError(
                 plugin,
@@ -61,6 +78,40 @@ class ExecutorHooks:
                 "without wrapper=True; only an executor's backend implements lifecycle hooks, "
                 "observers may only wrap them",
             )
+        self._observers.add(plugin_name)
+        for caller in self.manager.get_hookcallers(plugin) or ():
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin:
+                    # pluggy calls impl.function; this manager's HookImpl is this executor's own
+                    impl.function = guarded(  # type: ignore[misc]
+                        impl.function,
+                        self._reporter(plugin_name, caller.name),
+                        wrapper=impl.wrapper or impl.hookwrapper,
+                    )
+
+    def _reporter(self, plugin_name: str, hook_name: str) -> Callable[[Exception], None]:
+        """Log what the observer ``plugin_name`` raised in ``hook_name``: the first time at
+        ``ERROR`` with its traceback, later times at ``DEBUG``."""
+
+        def report(exc: Exception) -> None:
+            with self._errors_lock:
+                count = self.observer_errors.get((plugin_name, hook_name), 0) + 1
+                self.observer_errors[plugin_name, hook_name] = count
+            logger.log(
+                logging.ERROR if count == 1 else logging.DEBUG,
+                "executor %r: observer %s raised in %s: %s: %s%s",
+                self.executor_name,
+                self.describe(plugin_name),
+                hook_name,
+                type(exc).__name__,
+                exc,
+                "; the run goes on, later errors of this observer in this hook are logged at DEBUG"
+                if count == 1
+                else f" (error {count})",
+                exc_info=exc if count == 1 else None,
+            )
+
+        return report
 
     def describe(self, plugin_name: str) -> str:
         """``'name' (distribution d 1.0)`` for a registered plugin."""
@@ -85,6 +136,8 @@ class ExecutorHooks:
         """Describe the plugin whose implementation of ``hook_name`` raised ``exc``."""
         codes: dict[Any, str] = {}
         for impl in getattr(self.hook, hook_name).get_hookimpls():
+            if impl.plugin_name in self._observers:  # guarded: they never raise out
+                continue
             code = getattr(impl.function, "__code__", None)
             if code is not None:
                 codes[code] = impl.plugin_name

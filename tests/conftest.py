@@ -172,17 +172,21 @@ class Distributions:
         name: str,
         module_source: str,
         *,
-        executors: dict[str, str],
+        executors: dict[str, str] | None = None,
+        plugins: dict[str, str] | None = None,
         version: str = "1.0",
     ) -> str:
         """Install distribution ``name`` whose module (``name`` with ``_``) holds the source;
-        ``executors`` maps executor names to ``"Attribute"`` of that module. Return the module's
-        name."""
+        ``executors`` and ``plugins`` (observers) map entry point names to ``"Attribute"`` of that
+        module (``""``: the module itself). Return the module's name."""
         module = name.replace("-", "_")
-        points = {ep: f"{module}:{attr}" for ep, attr in executors.items()}
-        make_distribution(
-            self.root, name, {module: module_source}, {"exechost.executors": points}, version
-        )
+        groups = {}
+        for group, names in (("exechost.executors", executors), ("exechost.plugins", plugins)):
+            if names:
+                groups[group] = {
+                    ep: f"{module}:{attr}" if attr else module for ep, attr in names.items()
+                }
+        make_distribution(self.root, name, {module: module_source}, groups, version)
         self.modules.append(module)
         importlib.invalidate_caches()
         return module

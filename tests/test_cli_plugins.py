@@ -228,6 +228,9 @@ class Observer:
 
 OBSERVER = Observer()
 
+def a_function():
+    pass
+
 @hookimpl
 def executor_task_state_changed(executor, key, stat):
     pass
@@ -256,6 +259,7 @@ def misregistered_env(tmp_path):
         {
             "exechost.plugins": {
                 "a-class": "misregistered:Observer",
+                "a-function": "misregistered:a_function",
                 "misspelt": "misregistered",
                 "instance": "misregistered:OBSERVER",
             },
@@ -276,7 +280,8 @@ def test_plugins_check_registers_each_plugin_as_run_does(cli, misregistered_env)
     ours = "exechost-misregistered"
     mine = {name: r["status"] for name, r in rows.items() if r["distribution"] == ours}
     assert mine == {
-        "a-class": "refused",
+        "a-class": "ok",  # made by the host (API 1.1)
+        "a-function": "refused",
         "misspelt": "refused",
         "instance": "ok",
         "misspelt-backend": "refused",
@@ -284,7 +289,8 @@ def test_plugins_check_registers_each_plugin_as_run_does(cli, misregistered_env)
         "good": "ok",
     }
     assert (
-        "is the class Observer; an observer is a module or an object" in (rows["a-class"]["detail"])
+        "names the function a_function; it must name a module, a class or an object"
+        in (rows["a-function"]["detail"])
     )
     assert "'stat'" in rows["misspelt"]["detail"]
     assert "'comand'" in rows["misspelt-backend"]["detail"]
@@ -294,14 +300,14 @@ def test_plugins_check_registers_each_plugin_as_run_does(cli, misregistered_env)
     )
     checked = cli("check", env=misregistered_env)
     assert checked.returncode == 1
-    assert "problem observer plugin a-class: " in checked.stdout
+    assert "problem observer plugin a-function: " in checked.stdout
 
 
 @pytest.mark.parametrize(
     ("block", "refusal"),
     [
-        (["misspelt", "instance"], "is the class Observer"),
-        (["a-class", "instance"], "'stat'"),
+        (["misspelt", "instance", "a-class"], "names the function a_function"),
+        (["a-function", "a-class", "instance"], "'stat'"),
     ],
 )
 def test_run_refuses_what_plugins_check_reports(tmp_path, cli, misregistered_env, block, refusal):

@@ -17,6 +17,7 @@ from typing import Any
 import exechost
 import pluggy
 from exechost.api import build_executor, journal_path
+from exechost.autoload import unknown_tables
 from exechost.cli.plugins import COLUMNS, PROBLEMS, plugin_reports
 from exechost.cli.resume import Unadopted
 from exechost.cli.run import run_batch
@@ -32,6 +33,7 @@ from exechost.config import (
     env_name,
     load_config,
 )
+from exechost.discovery import PLUGINS_GROUP, find_entries
 from exechost.errors import ConfigError, ExecHostError
 from exechost.executor import Executor
 from exechost.journal import DEFAULT_JOURNAL
@@ -426,6 +428,10 @@ def _check(args: argparse.Namespace, console: Console) -> int:
             f"parallelism {executor.parallelism or 'unlimited'}{queues}",
             highlight=False,
         )
+    if config.plugins.autoload:
+        for problem in unknown_tables(config.plugins, find_entries(PLUGINS_GROUP)):
+            problems += 1
+            console.print(f"[red]problem[/] {_markup(problem)}", highlight=False)
     for report in plugin_reports(config.plugins, check=True):
         if report.kind != "observer":
             continue

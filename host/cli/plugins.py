@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pluggy
+from exechost.autoload import make_observer
 from exechost.config import PluginSettings
 from exechost.contract import (
     api_incompatibility,
@@ -22,7 +23,7 @@ from exechost.contract import (
     describe_capabilities,
 )
 from exechost.discovery import EXECUTORS_GROUP, PLUGINS_GROUP, PluginEntry, find_entries
-from exechost.errors import PluginLoadError
+from exechost.errors import PluginLoadError, SettingsError
 from exechost.hooks import ExecutorHooks
 
 GROUPS = (("executor", EXECUTORS_GROUP), ("observer", PLUGINS_GROUP))
@@ -33,7 +34,8 @@ OK = "ok"
 IMPORT_ERROR = "import error"
 INCOMPATIBLE = "incompatible"
 REFUSED = "refused"
-PROBLEMS = (IMPORT_ERROR, INCOMPATIBLE, REFUSED)
+INVALID_SETTINGS = "invalid settings"
+PROBLEMS = (IMPORT_ERROR, INCOMPATIBLE, REFUSED, INVALID_SETTINGS)
 """The statuses of a plugin that ``run`` would refuse, which make ``plugins --check`` fail."""
 BLOCKED = "blocked"
 
@@ -53,7 +55,9 @@ class PluginReport:
     """``not checked`` (metadata only), ``ok``, ``import error``, ``incompatible`` (an executor
     backend that does not support this exechost's API version, or declares invalid capabilities),
     ``refused`` (``run`` would not register it: a hook implementation pluggy rejects, an executor
-    entry point that names no class, an observer's that names a class) or ``blocked``."""
+    entry point that names no class, an observer's that names a function or nothing with a hook
+    implementation), ``invalid settings`` (an observer's ``[plugins.NAME]`` settings that its
+    ``Settings`` refuses) or ``blocked``."""
     detail: str = ""
     """Why: the import error's message, the incompatibility, or what blocks the plugin."""
     capabilities: dict[str, Any] | None = None
@@ -92,11 +96,15 @@ def _report(kind: str, entry: PluginEntry, settings: PluginSettings, check: bool
     if not check:
         return report
     try:
-        loaded = entry.load()
+        loaded = entry.load() if kind == "executor" else make_observer(entry, settings)
     except PluginLoadError as exc:
         cause = exc.__cause__
         detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
         return dataclasses.replace(report, status=IMPORT_ERROR, detail=detail)
+    except SettingsError as exc:
+        return dataclasses.replace(report, status=INVALID_SETTINGS, detail=str(exc))
+    except pluggy.PluginValidationError as exc:
+        return dataclasses.replace(report, status=REFUSED, detail=str(exc))
     refusal = _refusal(kind, loaded, entry)
     if refusal is not None:
         return dataclasses.replace(report, status=REFUSED, detail=refusal)
@@ -113,8 +121,9 @@ def _report(kind: str, entry: PluginEntry, settings: PluginSettings, check: bool
 
 
 def _refusal(kind: str, loaded: object, entry: PluginEntry) -> str | None:
-    """Why ``run`` would refuse to register the plugin, found by registering it as ``run`` does
-    (hook implementations validated by pluggy) with a manager of the check's own; or ``None``."""
+    """Why ``run`` would refuse to register the plugin (an observer: as made by its entry point),
+    found by registering it as ``run`` does (hook implementations validated by pluggy) with a
+    manager of the check's own; or ``None``."""
     if kind == "executor" and not isinstance(loaded, type):
         return (
             f"executor {entry.name!r} ({entry.value}) is a {type(loaded).__name__} object, not a "

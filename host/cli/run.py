@@ -30,16 +30,15 @@ from exechost.cli.display import (
 from exechost.cli.resume import ResumeError, ResumeOutcome, Unadopted, plan_resume, resume
 from exechost.cli.taskfile import TaskSpec
 from exechost.config import list_problems
-from exechost.contract import check_task_options
 from exechost.errors import InvalidTaskError
 from exechost.multi import MultiExecutor
-from exechost.tasks import TaskKey
+from exechost.tasks import QueuedTask, TaskKey
 from exechost.text import shown
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from exechost.cli.progress import ProgressDisplay
-from rich.markup import escape
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 POLL_INTERVAL = 0.2
@@ -95,19 +94,29 @@ class StopSignals:
                 signal.signal(signum, handler)
 
 
-def route_tasks(tasks: list[TaskSpec], executors: MultiExecutor) -> list[str]:
-    """The name of the executor each task routes to, in the order of ``tasks``.
+def route_tasks(tasks: list[TaskSpec], executors: MultiExecutor) -> list[tuple[str, QueuedTask]]:
+    """Route and check each task, once: the name of its executor and the task as that executor
+    will queue it (:meth:`exechost.Executor.prepare_task`), in the order of ``tasks``.
 
-    :raises InvalidTaskError: listing every task that names an executor not configured, or has an
-        ``executor_config`` its executor does not accept, with its place in the task file.
+    :raises InvalidTaskError: listing every task that names an executor not configured, or that
+        its executor refuses (an ``executor_config`` it does not accept, a bad retry policy),
+        with its place in the task file.
     """
     problems = []
     routes = []
     for spec in tasks:
         try:
             executor = executors.route(spec.executor, spec.queue)
-            check_task_options(executor.capabilities, spec.key, spec.executor_config, executor.name)
-            routes.append(executor.name)
+            task = executor.prepare_task(
+                spec.key,
+                spec.command,
+                spec.priority,
+                spec.queue,
+                spec.executor_config,
+                retries=spec.retries,
+                retry_delay=spec.retry_delay,
+            )
+            routes.append((executor.name, task))
         except InvalidTaskError as exc:
             problems.append(f"{spec.place or f'task {spec.key!r}'}: {exc}")
     if problems:
@@ -164,7 +173,7 @@ def run_batch(
             raise ResumeError("--resume needs a task file and the journal (journal = false is set)")
         by_key = {spec.key: spec for spec in tasks}
         plan = plan_resume(journal, taskfile, by_key)
-    used = set(routes) | set(plan.unfinished if plan else ())
+    used = {name for name, _ in routes} | set(plan.unfinished if plan else ())
     executors = executors.subset(used)  # start only the ones used
     if journal is not None:
         journal.begin_run(taskfile, resumed_from=None if plan is None else plan.previous.id)
@@ -202,19 +211,9 @@ def run_batch(
                     batch.add(spec.key)
                 if plan is not None and resume_policy is not None:
                     resumed, not_queued = resume(plan, executors, batch, by_key, resume_policy)
-                for spec, name in zip(tasks, routes, strict=True):
-                    if spec.key in not_queued:
-                        continue
-                    executors.queue_command(
-                        spec.key,
-                        spec.command,
-                        spec.priority,
-                        spec.queue,
-                        spec.executor_config,
-                        executor=name,
-                        retries=spec.retries,
-                        retry_delay=spec.retry_delay,
-                    )
+                for name, task in routes:
+                    if task.key not in not_queued:
+                        executors.queue_task(name, task)
                 display.update(batch.counts(len(executors.running)), [])
                 while not executors.idle:
                     executors.heartbeat()

@@ -7,6 +7,7 @@
 ``EXECHOST_EXECUTORS__GPU__QUEUES=a,b``    ``[executors.gpu]`` ``queues = ["a", "b"]``
 ``EXECHOST_PLUGINS__AUTOLOAD=false``       ``[plugins]`` ``autoload = false``
 ``EXECHOST_PLUGINS__BLOCK=noisy,slow``     ``[plugins]`` ``block = ["noisy", "slow"]``
+``EXECHOST_PLUGINS__PROM__PORT=9100``      ``[plugins.prom]`` ``port = 9100`` (API 1.1)
 =========================================  ==========================================
 
 Names are upper-case in the environment and lower-case in the configuration. A value is read as a
@@ -57,6 +58,9 @@ def layer_from_environ(environ: Mapping[str, str]) -> tuple[Layer, list[str], li
         if path[0] == "executors" and len(path) == 3 and all(path):
             value = Value(_parse(environ[variable], path[2]), source)
             layer.setdefault("executors", {}).setdefault(path[1], {})[path[2]] = value
+        elif path[0] == "plugins" and len(path) == 3 and all(path):
+            value = Value(_parse(environ[variable], path[2]), source)
+            layer.setdefault("plugins", {}).setdefault(path[1], {})[path[2]] = value
         elif path[0] == "plugins" and len(path) == 2 and path[1]:
             layer.setdefault("plugins", {})[path[1]] = Value(
                 _parse(environ[variable], path[1]), source
@@ -66,7 +70,8 @@ def layer_from_environ(environ: Mapping[str, str]) -> tuple[Layer, list[str], li
         elif path[0] in TOP_KEYS or did_you_mean(path[0], TOP_KEYS):
             problems.append(
                 f"environment variable {variable}: not a configuration key; use "
-                f"{ENV_PREFIX}KEY, {ENV_PREFIX}EXECUTORS__NAME__KEY or {ENV_PREFIX}PLUGINS__KEY"
+                f"{ENV_PREFIX}KEY, {ENV_PREFIX}EXECUTORS__NAME__KEY, {ENV_PREFIX}PLUGINS__KEY or "
+                f"{ENV_PREFIX}PLUGINS__NAME__KEY"
             )
         else:
             ignored.append(variable)

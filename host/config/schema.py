@@ -66,7 +66,7 @@ class Value:
 Table: TypeAlias = dict[str, Value]
 Layer: TypeAlias = dict[str, Any]
 """Top-level keys to :class:`Value`; ``"executors"`` to a dict of :data:`Table`; ``"plugins"`` to a
-:data:`Table`."""
+:data:`Table` whose ``[plugins.NAME]`` tables are dicts of :data:`Table` (API 1.1)."""
 
 TOP_KEYS = ("executor", "executors", "journal", "parallelism", "plugins")
 EXECUTOR_KEYS = (
@@ -80,6 +80,8 @@ EXECUTOR_KEYS = (
 )
 """The host's keys in an ``[executors.NAME]`` table; every other key is a backend setting."""
 PLUGIN_KEYS = ("autoload", "block")
+"""The host's keys in ``[plugins]``; a table below it, ``[plugins.NAME]``, holds a plugin's own
+settings."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,9 @@ class PluginSettings:
     """Whether installed observer plugins are loaded at all."""
     block: frozenset[str] = frozenset()
     """Names of observer plugins never loaded (nor imported)."""
+    settings: Mapping[str, Mapping[str, Value]] = field(default_factory=dict)
+    """Each ``[plugins.NAME]`` table, by the plugin's name: its settings, checked against the
+    plugin's ``Settings`` when it is loaded (API 1.1)."""
 
     def allows(self, name: str) -> bool:
         """Whether the observer plugin ``name`` is to be loaded."""
@@ -212,7 +217,13 @@ def layer_from_table(
                     )
             layer["executors"] = executors
         elif key == "plugins" and isinstance(raw, dict):
-            layer["plugins"] = {k: value(v, key, k) for k, v in raw.items()}
+            plugins: Layer = {}
+            for name, item in raw.items():
+                if name not in PLUGIN_KEYS and isinstance(item, dict):  # [plugins.NAME]
+                    plugins[name] = {k: value(v, key, name, k) for k, v in item.items()}
+                else:
+                    plugins[name] = value(item, key, name)
+            layer["plugins"] = plugins
         else:
             layer[key] = value(raw, key)
     return layer, problems
@@ -228,7 +239,12 @@ def merge(layers: list[Layer]) -> Layer:
                 for name, table in value.items():
                     executors.setdefault(name, {}).update(table)
             elif key == "plugins" and isinstance(value, dict):
-                merged.setdefault("plugins", {}).update(value)
+                plugins = merged.setdefault("plugins", {})
+                for name, item in value.items():
+                    if isinstance(item, dict) and isinstance(plugins.get(name), dict):
+                        plugins[name].update(item)  # a plugin's table, key by key
+                    else:
+                        plugins[name] = dict(item) if isinstance(item, dict) else item
             else:
                 merged[key] = value
     return merged
@@ -270,18 +286,31 @@ def build_config(merged: Layer, file: Path | None, problems: list[str]) -> Confi
         )
     values["journal"] = journal
 
-    plugins_table: Table = (
+    plugins_table: dict[str, Value | Table] = (
         merged.get("plugins", {}) if isinstance(merged.get("plugins"), dict) else {}
     )
+    plugin_tables: dict[str, Table] = {}
+    for key, item in list(plugins_table.items()):
+        if isinstance(item, Value):
+            if key not in PLUGIN_KEYS:
+                problems.append(
+                    unknown_key_message(item.source.where("plugins"), key, PLUGIN_KEYS)
+                    + f"; a plugin's own settings go in its table, [plugins.{key}]"
+                )
+        elif key in PLUGIN_KEYS:
+            del plugins_table[key]
+            problems.append(f"[plugins.{key}]: {key} is a key of [plugins], not a plugin's table")
+        else:
+            plugin_tables[key] = item
     autoload = plugins_table.get("autoload", Value(True, DEFAULT))
-    _check(autoload, bool, "true or false", "plugins", "autoload", problems)
     block = plugins_table.get("block", Value([], DEFAULT))
+    assert isinstance(autoload, Value) and isinstance(block, Value)
+    _check(autoload, bool, "true or false", "plugins", "autoload", problems)
     _check_names(block, "plugins", "block", problems)
-    for key, value in plugins_table.items():
-        if key not in PLUGIN_KEYS:
-            problems.append(unknown_key_message(value.source.where("plugins"), key, PLUGIN_KEYS))
     values["plugins.autoload"] = autoload
     values["plugins.block"] = block
+    for name, table in plugin_tables.items():
+        values.update({f"plugins.{name}.{key}": value for key, value in table.items()})
 
     sections: dict[str, ExecutorSection] = {}
     routes: dict[str, str] = {}
@@ -303,7 +332,7 @@ def build_config(merged: Layer, file: Path | None, problems: list[str]) -> Confi
         parallelism=parallelism,
         executors=sections,
         journal=journal,
-        plugins=PluginSettings(bool(autoload.value), frozenset(block.value)),
+        plugins=PluginSettings(bool(autoload.value), frozenset(block.value), plugin_tables),
         file=file,
         values=values,
     )
