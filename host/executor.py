@@ -30,7 +30,7 @@ from exechost.errors import (
 from exechost.events import EventBatch, EventBuffer
 from exechost.hooks import ExecutorHooks
 from exechost.hookthread import HookThread, call_once
-from exechost.lifecycle import LifecycleContext
+from exechost.lifecycle import LifecycleContext, heartbeat_until_idle
 from exechost.states import Event, TaskInfo, TaskState
 from exechost.taskqueue import TaskQueue
 from exechost.tasks import (
@@ -429,16 +429,7 @@ class Executor(LifecycleContext):
         executor is terminated before the exception propagates.
         """
         self._require_started("end")
-        try:
-            while True:
-                self._progress.clear()
-                self.heartbeat()
-                if self.idle:
-                    break
-                self._progress.wait(self.heartbeat_interval)
-        except BaseException:  # Ctrl-C or a signal while waiting: nothing may outlive the host
-            self.terminate()
-            raise
+        heartbeat_until_idle(self, self._progress)
         # a broken backend may still run the tasks reported failed: kill them, not just end
         self._call_last("executor_end" if self.broken is None else "executor_terminate")
         self._close("ended")

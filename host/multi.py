@@ -22,7 +22,7 @@ from exechost.events import EventBatch
 from exechost.executor import UNLIMITED, Executor
 from exechost.hookspecs import hookimpl
 from exechost.journal import Journal, open_journal
-from exechost.lifecycle import LifecycleContext
+from exechost.lifecycle import LifecycleContext, heartbeat_until_idle
 from exechost.states import TaskInfo, TaskState
 from exechost.tasks import QueuedTask, TaskKey
 from exechost.wakeup import Wakeup
@@ -311,18 +311,8 @@ class MultiExecutor(LifecycleContext):
         executor is terminated before the exception propagates, as :meth:`exechost.Executor.end`
         does.
         """
-        executors = self.executors.values()
-        try:
-            while True:
-                self._progress.clear()
-                self.heartbeat()
-                if self.idle:
-                    break
-                self._progress.wait(self.heartbeat_interval)
-        except BaseException:  # Ctrl-C or a signal while waiting: nothing may outlive the host
-            self.terminate()
-            raise
-        for executor in executors:
+        heartbeat_until_idle(self, self._progress)
+        for executor in self.executors.values():
             executor.end()
         self._close_journal("ended")
 
