@@ -46,14 +46,12 @@ executors = load_executors(log_dir=sys.argv[2])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 tasks = read_task_file(sys.argv[1])
 routes = route_tasks(tasks, executors)
-executors = executors.subset(set(routes))
+executors = executors.subset({name for name, _ in routes})
 executors.start()
 batch = Batch()
-for spec, name in zip(tasks, routes):
-    executors.queue_command(
-        spec.key, spec.command, spec.priority, spec.queue, spec.executor_config, executor=name
-    )
-    batch.add(spec.key)
+for name, task in routes:
+    executors.queue_task(name, task)
+    batch.add(task.key)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print((peak - before) * 1024 / len(tasks))
 sys.stdout.flush()

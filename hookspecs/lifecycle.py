@@ -62,6 +62,7 @@ def executor_execute_async(
     queue: str | None,
     executor_config: Mapping[str, Any],
     attempt_id: str,
+    options: Any,
 ) -> str | None:
     """Start running one task, without waiting for it to finish.
 
@@ -80,6 +81,13 @@ def executor_execute_async(
         gets a new one. Use it as the engine's own id where the engine allows (a Celery task id, a
         Dask key, a Slurm job comment), so that :func:`executor_adopt` can find the work again
         after the host died. New in API 1.1; implementations written for 1.0 leave it out.
+    :param options: ``executor_config`` already checked and parsed, when the task was queued, into
+        the dataclass the backend declares as
+        :attr:`Capabilities.executor_config <exechost.hookspecs.Capabilities.executor_config>`
+        (its defaults when the task gave no options); ``None`` when the backend declares none.
+        Use it rather than parsing ``executor_config`` again for each task. New in API 1.1.
+
+        .. versionadded:: 1.1
 
     Return an external id for the task (a string: a PID, a Celery task id, a job id), which the host
     records in the task's :class:`exechost.TaskInfo` (also in the events the backend reported
@@ -92,8 +100,8 @@ def executor_execute_async(
     Example::
 
         @hookimpl
-        def executor_execute_async(self, executor, key, command, executor_config, attempt_id):
-            job = self.cluster.submit(command, name=attempt_id, **executor_config)
+        def executor_execute_async(self, executor, key, command, options, attempt_id):
+            job = self.cluster.submit(command, name=attempt_id, cwd=options.cwd)
             job.on_done(lambda rc: executor.success(key) if rc == 0 else executor.fail(key))
             return job.id
     """

@@ -126,20 +126,43 @@ def option_types(capabilities: Capabilities) -> dict[str, str] | None:
 
 def check_task_options(
     capabilities: Capabilities, key: TaskKey, executor_config: Mapping[str, Any], name: str
-) -> None:
-    """Refuse a task whose ``executor_config`` the backend does not accept.
+) -> Any:
+    """Refuse a task whose ``executor_config`` the backend does not accept; return it parsed.
 
+    :returns: an instance of the backend's ``executor_config`` dataclass (its defaults when the
+        task gives no options), or ``None`` when the backend declares none, or when the task
+        gives no options and the dataclass cannot be made without (a required field): as in
+        API 1.0, such a task is not refused here.
     :raises InvalidTaskError: naming the task, the bad key or value and the accepted keys.
     """
     options = capabilities.executor_config
-    if options is None or not executor_config:
-        return
+    if options is None:
+        return None
+    owner = f"task {key!r} (executor_config of executor {name!r})"
+    if not executor_config:
+        return _default_options(options, owner)
     try:
-        build_settings(
-            options, executor_config, owner=f"task {key!r} (executor_config of executor {name!r})"
-        )
+        return build_settings(options, executor_config, owner=owner)
     except SettingsError as exc:
         raise InvalidTaskError(str(exc)) from exc
+
+
+_DEFAULT_OPTIONS: dict[type[Any], Any] = {}
+
+
+def _default_options(options: type[Any], owner: str) -> Any:
+    """The options of a task that gives none: made once per class when it is frozen (shared
+    safely), else for each task; ``None`` when the class has a required field."""
+    if options in _DEFAULT_OPTIONS:
+        return _DEFAULT_OPTIONS[options]
+    try:
+        made = build_settings(options, {}, owner=owner)
+    except SettingsError:
+        made = None
+    params = getattr(options, "__dataclass_params__", None)
+    if made is None or (params is not None and params.frozen):
+        _DEFAULT_OPTIONS[options] = made
+    return made
 
 
 def capabilities_record(capabilities: Capabilities) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from exechost.errors import (
 from exechost.events import EventBatch, EventBuffer
 from exechost.hooks import ExecutorHooks
 from exechost.hookthread import HookThread, call_once
-from exechost.lifecycle import LifecycleContext
+from exechost.lifecycle import LifecycleContext, heartbeat_until_idle
 from exechost.states import Event, TaskInfo, TaskState
 from exechost.taskqueue import TaskQueue
 from exechost.tasks import (
@@ -299,8 +299,35 @@ class Executor(LifecycleContext):
         :raises DuplicateTaskError: when ``key`` is already queued or running.
         :raises ExecutorStateError: when the executor has ended.
         """
-        if self.phase is Phase.ENDED:
-            raise ExecutorStateError(f"executor {self.name!r} has ended; it accepts no more tasks")
+        self.queue_task(
+            self.prepare_task(
+                key,
+                command,
+                priority,
+                queue,
+                executor_config,
+                retries=retries,
+                retry_delay=retry_delay,
+            )
+        )
+
+    def prepare_task(
+        self,
+        key: TaskKey,
+        command: Sequence[str],
+        priority: int = 1,
+        queue: str | None = None,
+        executor_config: Mapping[str, Any] | None = None,
+        *,
+        retries: int | None = None,
+        retry_delay: float | None = None,
+    ) -> QueuedTask:
+        """Check a task as :meth:`queue_command` does, without queueing it: the checked task,
+        its ``executor_config`` parsed (:attr:`QueuedTask.options <exechost.tasks.QueuedTask>`),
+        for :meth:`queue_task`. To check a whole batch before queueing any of it.
+
+        :raises InvalidTaskError: as :meth:`queue_command`.
+        """
         check_key(key)
         check_command(key, command)
         if type(priority) is not int:
@@ -308,31 +335,43 @@ class Executor(LifecycleContext):
         if queue is not None and type(queue) is not str:
             raise InvalidTaskError(f"task {key!r}: queue must be a str or None, got {queue!r}")
         config = check_executor_config(key, executor_config)
-        check_task_options(self.capabilities, key, config, self.name)
+        options = check_task_options(self.capabilities, key, config, self.name)
         if retries is None and retry_delay is None:  # the executor's, checked when it was made
             retries, retry_delay = self.retries, self.retry_delay
         else:
             retries = self.retries if retries is None else retries
             retry_delay = self.retry_delay if retry_delay is None else retry_delay
             check_retry_policy(f"task {key!r}", retries, retry_delay)
+        argv = tuple(command)
+        return QueuedTask(
+            key, argv, priority, queue, config, retries, float(retry_delay), options=options
+        )
+
+    def queue_task(self, task: QueuedTask) -> None:
+        """Queue a task made by this executor's :meth:`prepare_task`, which is not checked again.
+
+        :raises DuplicateTaskError: when its key is already queued or running.
+        :raises ExecutorStateError: when the executor has ended.
+        """
+        if self.phase is Phase.ENDED:
+            raise ExecutorStateError(f"executor {self.name!r} has ended; it accepts no more tasks")
+        key = task.key
         if self.has_task(key):
             where = "queued" if key in self._queue else "running"
             raise DuplicateTaskError(
                 f"task {key!r} is already {where} on executor {self.name!r}; "
                 "a key can be queued again once its task has finished"
             )
-        argv = tuple(command)
-        task = QueuedTask(key, argv, priority, queue, config, retries, float(retry_delay))
         self._queue.push(task)
         if self.journal is not None:
             self.journal.record_task(self.name, task)
         self._notify(
             self._on_queued,
             key=key,
-            command=argv,
-            priority=priority,
-            queue=queue,
-            executor_config=config,
+            command=task.command,
+            priority=task.priority,
+            queue=task.queue,
+            executor_config=task.executor_config,
         )
 
     def heartbeat(self, limit: int | None = None) -> None:
@@ -390,16 +429,7 @@ class Executor(LifecycleContext):
         executor is terminated before the exception propagates.
         """
         self._require_started("end")
-        try:
-            while True:
-                self._progress.clear()
-                self.heartbeat()
-                if self.idle:
-                    break
-                self._progress.wait(self.heartbeat_interval)
-        except BaseException:  # Ctrl-C or a signal while waiting: nothing may outlive the host
-            self.terminate()
-            raise
+        heartbeat_until_idle(self, self._progress)
         # a broken backend may still run the tasks reported failed: kill them, not just end
         self._call_last("executor_end" if self.broken is None else "executor_terminate")
         self._close("ended")
@@ -454,15 +484,17 @@ class Executor(LifecycleContext):
                     attempt_id=attempt.attempt_id,
                     attempt=attempt.number,
                 )
+                options = self._journaled_options(attempt)
                 self._handed[attempt.key] = adopted[attempt.attempt_id] = QueuedTask(
                     attempt.key,
                     attempt.command,
                     1,
                     attempt.queue,
                     attempt.executor_config,
-                    max(self.retries - attempt.number + 1, 0),
+                    max(self.retries - attempt.number + 1, 0) if options is not False else 0,
                     self.retry_delay,
                     attempt.number,
+                    options=options or None,
                 )
         try:
             taken = set(self.hooks.hook.executor_adopt(executor=self, tasks=list(attempts)) or ())
@@ -645,6 +677,7 @@ class Executor(LifecycleContext):
             self._running[key] = info
             self._handed[key] = task
             reported_from = self._events.position()
+            self._events.append(key, Event(TaskState.RUNNING, info))
         if self._watch_start:
             assert self.queued_timeout is not None
             deadline = time.monotonic() + self.queued_timeout
@@ -658,6 +691,7 @@ class Executor(LifecycleContext):
                 queue=task.queue,
                 executor_config=task.executor_config,
                 attempt_id=attempt_id,
+                options=task.options,
             )
         except Exception as exc:
             self._fail_running(self._backend_error("executor_execute_async", exc), [key])
@@ -673,6 +707,16 @@ class Executor(LifecycleContext):
                 self._events.fill_external_id(key, external_id, reported_from)
                 if self.journal is not None:
                     self.journal.record_external_id(attempt_id, external_id)
+
+    def _journaled_options(self, attempt: Attempt) -> Any:
+        """An adopted attempt's options, parsed for its retries; ``False`` when this backend no
+        longer accepts them (the attempt then gets no retry)."""
+        try:
+            return check_task_options(
+                self.capabilities, attempt.key, attempt.executor_config, self.name
+            )
+        except InvalidTaskError:
+            return False
 
     def _remove_retry(self, key: TaskKey) -> QueuedTask | None:
         """Remove and return the task ``key`` waiting for its retry, if any (under the lock)."""

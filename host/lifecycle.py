@@ -1,10 +1,14 @@
-"""The ``with`` protocol shared by everything that starts, ends and terminates."""
+"""The ``with`` protocol shared by everything that starts, ends and terminates, and the wait for
+everything queued to finish that ending begins with."""
 
 from __future__ import annotations
 
 import abc
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from exechost.wakeup import Wakeup
 
 _Self = TypeVar("_Self", bound="LifecycleContext")
 
@@ -35,3 +39,33 @@ class LifecycleContext(abc.ABC):
             self.end()
         else:
             self.terminate()
+
+
+class _Heartbeating(Protocol):
+    heartbeat_interval: float
+
+    @property
+    def idle(self) -> bool: ...
+
+    def heartbeat(self) -> None: ...
+
+    def terminate(self) -> None: ...
+
+
+def heartbeat_until_idle(target: _Heartbeating, progress: Wakeup) -> None:
+    """Heartbeat ``target`` until nothing is queued or running, waiting between heartbeats for a
+    report (``progress`` raised) or ``heartbeat_interval`` seconds.
+
+    If the wait is interrupted (``KeyboardInterrupt``, ``SystemExit`` from SIGTERM), ``target`` is
+    terminated before the exception propagates: nothing may outlive the host.
+    """
+    try:
+        while True:
+            progress.clear()
+            target.heartbeat()
+            if target.idle:
+                return
+            progress.wait(target.heartbeat_interval)
+    except BaseException:
+        target.terminate()
+        raise

@@ -22,7 +22,7 @@ from exechost.events import EventBatch
 from exechost.executor import UNLIMITED, Executor
 from exechost.hookspecs import hookimpl
 from exechost.journal import Journal, open_journal
-from exechost.lifecycle import LifecycleContext
+from exechost.lifecycle import LifecycleContext, heartbeat_until_idle
 from exechost.states import TaskInfo, TaskState
 from exechost.tasks import QueuedTask, TaskKey
 from exechost.wakeup import Wakeup
@@ -110,9 +110,9 @@ class MultiExecutor(LifecycleContext):
         """Whether :meth:`end` and :meth:`terminate` end the journal's run and close it."""
         self._progress = Wakeup()
         self._turn = 0
-        wakeup = _Wakeup(self._progress)
+        self._wakeup = _Wakeup(self._progress)
         for executor in self.executors.values():
-            executor.hooks.register_observer(wakeup)
+            executor.hooks.register_observer(self._wakeup)
             executor.journal = journal
 
     def __repr__(self) -> str:
@@ -170,6 +170,8 @@ class MultiExecutor(LifecycleContext):
         The subset takes over the journal (and closing it, if this one was to).
         """
         kept = {n: e for n, e in self.executors.items() if n in names or n == self.default}
+        for executor in kept.values():  # they are the subset's now: it wakes on their ends
+            executor.hooks.manager.unregister(self._wakeup)
         subset = MultiExecutor(
             kept,
             default=self.default,
@@ -222,9 +224,7 @@ class MultiExecutor(LifecycleContext):
             target = self.route(executor, queue)
         except InvalidTaskError as exc:
             raise InvalidTaskError(f"task {key!r}: {exc}") from None
-        for name, other in self.executors.items():
-            if other is not target and other.has_task(key):
-                raise DuplicateTaskError(f"task {key!r} is already queued or running on {name!r}")
+        self._refuse_elsewhere(key, target)
         target.queue_command(
             key,
             command,
@@ -234,6 +234,25 @@ class MultiExecutor(LifecycleContext):
             retries=retries,
             retry_delay=retry_delay,
         )
+
+    def queue_task(self, executor: str, task: QueuedTask) -> None:
+        """Queue on the executor ``executor`` a task its
+        :meth:`~exechost.Executor.prepare_task` made: routed and checked already, so neither is
+        done again (as ``exechost run`` does, having checked the whole batch first).
+
+        :raises KeyError: for an executor name that is not one of these executors.
+        :raises DuplicateTaskError: when the task's key is queued or running on any executor.
+        """
+        target = self.executors[executor]
+        self._refuse_elsewhere(task.key, target)
+        target.queue_task(task)
+
+    def _refuse_elsewhere(self, key: TaskKey, target: Executor) -> None:
+        """Raise :class:`DuplicateTaskError` when an executor other than ``target`` has ``key``
+        (``target`` checks its own)."""
+        for name, other in self.executors.items():
+            if other is not target and other.has_task(key):
+                raise DuplicateTaskError(f"task {key!r} is already queued or running on {name!r}")
 
     def adopt(self, attempts: Mapping[str, Sequence[Attempt]]) -> list[Attempt]:
         """Offer each executor's backend the attempts an earlier host left unfinished there.
@@ -286,15 +305,14 @@ class MultiExecutor(LifecycleContext):
         return self._progress.wait(timeout)
 
     def end(self) -> None:
-        """Heartbeat until no task is queued or running anywhere, then end every executor."""
-        executors = self.executors.values()
-        while True:
-            self._progress.clear()
-            self.heartbeat()
-            if self.idle:
-                break
-            self._progress.wait(self.heartbeat_interval)
-        for executor in executors:
+        """Heartbeat until no task is queued or running anywhere, then end every executor.
+
+        If the wait is interrupted (``KeyboardInterrupt``, ``SystemExit`` from SIGTERM), every
+        executor is terminated before the exception propagates, as :meth:`exechost.Executor.end`
+        does.
+        """
+        heartbeat_until_idle(self, self._progress)
+        for executor in self.executors.values():
             executor.end()
         self._close_journal("ended")
 

@@ -73,3 +73,8 @@ class QueuedTask:
     """Seconds between a failed attempt and the next."""
     attempt: int = 1
     """The number of the attempt this queued task will be: 1, then 2 for the first retry..."""
+    options: Any = None
+    """``executor_config`` parsed into the backend's
+    :attr:`Capabilities.executor_config <exechost.hookspecs.Capabilities.executor_config>`
+    dataclass when the task was queued (the backend gets it as ``options``), or ``None`` when the
+    backend declares none (API 1.1)."""

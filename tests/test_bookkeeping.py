@@ -86,7 +86,9 @@ def test_a_key_queued_or_running_is_refused_loudly(holding):
         executor.heartbeat()
         holding.finish("a")
     assert [event.state for event in executor.get_event_buffer().history("a")] == [
+        "running",
         "success",
+        "running",
         "success",
     ]
 
@@ -210,7 +212,8 @@ def test_backend_may_report_running_then_a_result_with_its_info(holding):
         assert executor.running["a"].external_id == "job-1"
         executor.change_state("a", TaskState.FAILED, exechost.TaskInfo(error="lost", returncode=2))
     history = executor.get_event_buffer().history("a")
-    assert [event.state for event in history] == ["running", "failed"]
+    assert [event.state for event in history] == ["running", "running", "failed"]
+    assert history[0].info.external_id is None  # the host's own, before the backend's report
     final = history[-1].info
     assert (final.error, final.returncode, final.log, final.external_id) == (
         "lost",

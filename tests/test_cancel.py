@@ -149,4 +149,8 @@ def test_a_key_queued_again_after_its_cancel_takes_its_new_place(instant: Instan
         assert len(executor.queued_tasks) == 3
     assert instant.started == ["b", "c", "a"]
     events = executor.get_event_buffer()
-    assert [e.state for e in events.history("a")] == [TaskState.FAILED, TaskState.SUCCESS]
+    assert [e.state for e in events.history("a")] == [
+        TaskState.FAILED,
+        TaskState.RUNNING,
+        TaskState.SUCCESS,
+    ]

@@ -247,3 +247,32 @@ def test_killed_host_without_detach_leaves_no_task_and_resume_runs_the_unfinishe
         "\nlocal without detach, 10 kills during 300 tasks: (succeeded before the kill, run "
         f"again, seconds the last task outlived its host): {figures}"
     )
+
+
+def test_resume_offers_an_attempt_to_its_executor_though_no_task_routes_to_it_now(
+    tmp_path: Path,
+) -> None:
+    """A task moved to another executor after its host was killed: its detached attempt is still
+    adopted by the executor that ran it, which is started for that, and not run again."""
+    (tmp_path / "exechost.toml").write_text(
+        '[executors.old]\nbackend = "local"\ndetach = true\nlog_dir = "old-logs"\n'
+        '[executors.new]\nbackend = "local"\n'
+    )
+    task = '[[tasks]]\nkey = "moved"\ncommand = ["sh", "-c", "touch began; sleep 2; echo x >> m"]\n'
+    (tmp_path / "tasks.toml").write_text(task + 'executor = "old"\n')
+    hosts = CliHosts(tmp_path, tmp_path / "tasks.toml", ["--config", "exechost.toml"])
+    host = hosts()
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "began").exists():
+        assert host.poll() is None and time.monotonic() < deadline, hosts.describe()
+        time.sleep(0.01)
+    host.kill()
+    host.wait(30)
+    (tmp_path / "tasks.toml").write_text(task + 'executor = "new"\n')
+
+    resumed = hosts()
+
+    assert resumed.wait(60) == 0, hosts.describe()
+    outcome = hosts.results()[-1]["resume"]
+    assert (outcome["adopted"], outcome["rerun"]) == (1, 0)
+    assert lines(tmp_path / "m") == 1

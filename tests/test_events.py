@@ -39,9 +39,11 @@ def test_a_key_that_changes_state_twice_between_reads_keeps_both_transitions(hol
         holding.finish("a")
     events = executor.get_event_buffer()
     assert events["a"].state == "success"  # the mapping holds the latest event
-    assert [event.state for event in events.history("a")] == ["running", "success"]
+    assert [event.state for event in events.history("a")] == ["running", "running", "success"]
     assert [(key, event.state) for key, event in events.transitions] == [
-        ("a", "running"),
+        ("a", "running"),  # the host's, when it handed the tasks over
+        ("b", "running"),
+        ("a", "running"),  # the backend's
         ("b", "failed"),
         ("a", "success"),
     ]
@@ -53,7 +55,8 @@ def test_a_key_run_twice_between_reads_keeps_both_runs(instant):
         executor.queue_command("again", ["true"])
         executor.heartbeat()
         executor.queue_command("again", ["true"])
-    assert len(executor.get_event_buffer().history("again")) == 2
+    history = executor.get_event_buffer().history("again")
+    assert [event.state for event in history] == ["running", "success"] * 2
 
 
 def test_the_external_id_is_recorded_even_when_the_backend_reports_before_returning(instant):
@@ -73,4 +76,6 @@ def test_reports_from_other_threads_while_reading_lose_nothing():
             seen.extend(executor.get_event_buffer().transitions)
             executor.wait(0.01)
     seen.extend(executor.get_event_buffer().transitions)
-    assert sorted(key[1] for key, _ in seen) == list(range(300))  # type: ignore[index]
+    ended = [key[1] for key, event in seen if event.state.finished]  # type: ignore[index]
+    assert sorted(ended) == list(range(300))
+    assert len(seen) == 600  # and each one's running

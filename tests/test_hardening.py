@@ -132,6 +132,17 @@ def test_escape_sequences_in_keys_are_shown_escaped_on_a_terminal(tmp_path):
     assert r"\u001b[2J\u001b[32mALL OK\u001b[0m" in screen
 
 
+def test_emoji_codes_in_keys_and_errors_are_shown_as_written(tmp_path, cli):
+    """rich turns ``:thumbs_up:`` into an emoji unless told not to: a key is shown as written."""
+    name = tasks_json(tmp_path, {"key": ":thumbs_up:", "command": ["no-such-command-:fire:"]})
+    result = cli("run", name)
+    assert result.returncode == 1
+    assert "\U0001f44d" not in result.stdout and "\U0001f525" not in result.stdout
+    assert "failed tasks:" in result.stdout
+    assert "failed :thumbs_up: on local" in result.stdout.split("failed tasks:")[1]
+    assert "no-such-command-:fire:" in result.stdout
+
+
 # -- files that never end, or nest too deep ------------------------------------------------
 
 

@@ -204,7 +204,11 @@ def test_sequential_runs_one_task_at_a_time_in_priority_order(tmp_path):
     stamps = [float(stamp) for stamp in lines[1::2]]
     assert stamps == sorted(stamps)  # each task ended before the next one started
     events = executor.get_event_buffer()
-    assert [key for key, _ in events.transitions] == ["a", "b", "c"]
+    assert [(key, e.state) for key, e in events.transitions if e.state.finished] == [
+        ("a", "success"),
+        ("b", "success"),
+        ("c", "success"),
+    ]
     assert Path(events["a"].info.log or "").name == "a.log"
 
 

@@ -110,3 +110,38 @@ def test_subset_keeps_the_named_and_the_default_executor(tmp_path):
     assert list(executors.executors) == ["local", "io"]
     assert dict(executors.queues) == {"disk": "io"}
     assert executors.parallelism == 3
+
+
+def test_a_subset_takes_its_executors_wake_up_over(tmp_path):
+    config = two_executors(tmp_path, '[executors.io]\nbackend = "local"\n')
+    whole = exechost.load_executors(config)
+    subset = whole.subset({"io"})
+    for executor in subset.executors.values():  # the subset's observer, not also the whole's
+        names = [name for name, _ in executor.hooks.manager.list_name_plugin()]
+        assert sum(name.startswith("_Wakeup") for name in names) == 1
+        assert executor.hooks.manager.is_registered(subset._wakeup)
+
+
+class Interrupter:
+    """Raises KeyboardInterrupt from a heartbeat, as Ctrl-C would, once armed."""
+
+    armed = False
+
+    @hookimpl
+    def executor_heartbeat(self) -> None:
+        if self.armed:
+            raise KeyboardInterrupt
+
+
+def test_end_interrupted_terminates_every_executor(holding):
+    ctrl_c = Interrupter()
+    first = exechost.load_executor(holding, plugins=[ctrl_c])
+    second = exechost.load_executor("sequential")
+    executors = MultiExecutor({"first": first, "second": second}, default="first")
+    executors.start()
+    executors.queue_command("held", ["true"])  # never finishes: end() waits for it
+    ctrl_c.armed = True
+    with pytest.raises(KeyboardInterrupt):
+        executors.end()
+    assert first.phase.value == second.phase.value == "ended"
+    assert first.get_event_buffer()["held"].info.error == "terminated"

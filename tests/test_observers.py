@@ -90,6 +90,15 @@ def test_a_class_is_made_once_with_its_settings_and_serves_every_executor(tmp_pa
         'executor = "one"\n' + TWO + '[plugins.count]\nlabel = "from-file"\nevery = 2\n',
         {"EXECHOST_PLUGINS__COUNT__EVERY": "5"},
     )
+    assert str(loaded.values["plugins.count.every"].source) == (
+        "environment variable EXECHOST_PLUGINS__COUNT__EVERY"
+    )
+    assert [key for key in loaded.values if key.startswith("plugins.")] == [
+        "plugins.autoload",  # [plugins] first, as `exechost config` shows them
+        "plugins.block",
+        "plugins.count.label",
+        "plugins.count.every",
+    ]
     with exechost.load_executors(loaded) as executors:
         executors.queue_command("a", ["true"], executor="one")
         executors.queue_command("b", ["true"], executor="two")

@@ -51,25 +51,31 @@ def _run(
     return executor.get_event_buffer()
 
 
+def _ends(history: list[exechost.Event]) -> list[exechost.Event]:
+    """The attempts' ends: each attempt's ``running`` left out."""
+    return [event for event in history if event.state is not TaskState.RUNNING]
+
+
 def test_executor_retries_until_success_each_attempt_its_own_id(tmp_path: Path) -> None:
     backend = FlakyBackend({"twice": 2, "never": 5, "fine": 0})
     events = _run(backend, tmp_path / "j.sqlite", retries=2, twice={}, never={}, fine={})
+    running, retry = TaskState.RUNNING, TaskState.UP_FOR_RETRY
     assert [e.state for e in events.history("twice")] == [
-        TaskState.UP_FOR_RETRY,
-        TaskState.UP_FOR_RETRY,
+        *(running, retry) * 2,
+        running,
         TaskState.SUCCESS,
     ]
     assert [e.state for e in events.history("never")] == [
-        TaskState.UP_FOR_RETRY,
-        TaskState.UP_FOR_RETRY,
+        *(running, retry) * 2,
+        running,
         TaskState.FAILED,
     ]
-    assert [e.state for e in events.history("fine")] == [TaskState.SUCCESS]
+    assert [e.state for e in events.history("fine")] == [running, TaskState.SUCCESS]
     for key in ("twice", "never"):
         ids = backend.attempts[key]
         assert len(ids) == 3 and len(set(ids)) == 3
-        assert [e.info.attempt_id for e in events.history(key)] == ids
-        assert [e.info.attempt for e in events.history(key)] == [1, 2, 3]
+        assert [e.info.attempt_id for e in events.history(key)] == [i for i in ids for _ in "se"]
+        assert [e.info.attempt for e in events.history(key)] == [1, 1, 2, 2, 3, 3]
     assert events["never"].info.error == "attempt 3"
     with open_journal(tmp_path / "j.sqlite") as journal:
         run = journal.runs()[0]
@@ -98,8 +104,8 @@ def test_task_settings_override_the_executor(tmp_path: Path) -> None:
         delayed={"retry_delay": 0.3},
     )
     assert events["own"].state is TaskState.SUCCESS
-    assert [e.state for e in events.history("none")] == [TaskState.FAILED]
-    first, second = events.history("delayed")
+    assert [e.state for e in events.history("none")] == [TaskState.RUNNING, TaskState.FAILED]
+    first, second = _ends(events.history("delayed"))
     assert second.info.started_at is not None and first.info.ended_at is not None
     assert second.info.started_at - first.info.ended_at >= 0.3
 
@@ -107,7 +113,7 @@ def test_task_settings_override_the_executor(tmp_path: Path) -> None:
 def test_executor_retry_delay_applies(tmp_path: Path) -> None:
     backend = FlakyBackend({"k": 1})
     events = _run(backend, tmp_path / "j.sqlite", retries=1, retry_delay=0.25, k={})
-    first, second = events.history("k")
+    first, second = _ends(events.history("k"))
     assert second.info.started_at is not None and first.info.ended_at is not None
     assert second.info.started_at - first.info.ended_at >= 0.25
 

@@ -95,8 +95,8 @@ class Batch:
     def counts(self, running: int = 0) -> Counts:
         """The number of tasks in each state now.
 
-        :param running: how many tasks the executors hold as running (the host does not put
-            its own ``running`` in the event buffer, and backends need not report one).
+        :param running: how many tasks the executors hold as running now (the events say when
+            an attempt started, not how many of them are still running).
         """
         failed = len(self.failures)
         return Counts(

@@ -1,5 +1,5 @@
-"""What ``exechost run`` shows: a live progress bar on a terminal, plain lines otherwise, the
-output of each task when it ends (grouped output), and a summary.
+"""What ``exechost run`` shows: plain lines when not on a terminal (the live bar on one is
+:mod:`exechost.cli.progress`), the output of each task when it ends (grouped output), and a summary.
 
 The bar and the summary go through a :class:`rich.console.Console`, which knows whether it writes
 to a terminal and honours ``NO_COLOR``; the plain lines and the tasks' output are written as
@@ -10,7 +10,6 @@ update is that of the tasks that finished since the last one, never that of the 
 from __future__ import annotations
 
 import codecs
-import dataclasses
 import os
 import sys
 from collections.abc import Callable
@@ -20,23 +19,9 @@ from typing import IO
 from exechost.cli.batch import Batch, Counts, Outcome
 from exechost.cli.resume import ResumeOutcome, Unadopted
 from exechost.executor import TERMINATED_ERROR
-from exechost.hookspecs import hookimpl
-from exechost.states import TaskState
 from exechost.text import key_text, shown
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 SLOWEST_SHOWN = 5
 FAILED_SHOWN = 50
@@ -92,89 +77,6 @@ class GroupedOutput:
             sys.stdout.write(text)
         else:
             self._console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
-
-
-class RateColumn(ProgressColumn):
-    """Finished tasks per second."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:.1f}/s", style="progress.data.speed")
-
-
-def describe(counts: Counts) -> str:
-    """The progress line's text: done, failed, running and queued."""
-    return (
-        f"[green]{counts.succeeded} done[/] [red]{counts.failed} failed[/] "
-        f"[yellow]{counts.running} running[/] {counts.queued} queued"
-    )
-
-
-class ProgressDisplay:
-    """A live bar of finished tasks with the counts, the rate and the time left.
-
-    :param output: prints a finished task's output, or ``None`` (quiet).
-    """
-
-    def __init__(
-        self, console: Console, total: int, output: Callable[[Outcome], None] | None = None
-    ) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            RateColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-            redirect_stdout=False,  # the tasks' output goes where standard output is
-            redirect_stderr=False,
-        )
-        self._task: TaskID = self._progress.add_task("", total=total)
-        self._output = output
-        self._counts = Counts(total=total, queued=total, running=0, succeeded=0, failed=0)
-
-    @property
-    def console(self) -> Console:
-        """The console the bar is drawn on."""
-        return self._progress.console
-
-    def __enter__(self) -> ProgressDisplay:
-        self._progress.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._progress.stop()
-
-    def update(self, counts: Counts, finished: list[Outcome]) -> None:
-        """Show the new counts; outputs and failures are printed above the bar as tasks end."""
-        for outcome in finished:
-            if self._output is not None:
-                self._output(outcome)
-            if outcome.info.error is not None:
-                self._progress.console.print(failure_line(outcome), highlight=False)
-        self._counts = counts
-        self._progress.update(
-            self._task, total=counts.total, completed=counts.finished, description=describe(counts)
-        )
-
-    @hookimpl
-    def executor_task_state_changed(self, state: TaskState) -> None:
-        """Count a task as running as it starts: a backend that runs it inside the heartbeat
-        (``sequential``) returns to the run only when it has ended. The bar redraws on its own."""
-        if state is TaskState.RUNNING:
-            counts = self._counts
-            self._counts = dataclasses.replace(
-                counts, queued=max(counts.queued - 1, 0), running=counts.running + 1
-            )
-            self._progress.update(self._task, description=describe(self._counts))
 
 
 class LineDisplay:

@@ -41,7 +41,6 @@ from exechost.multi import load_executors
 from exechost.text import shown
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 USAGE_ERROR = 2
 """The exit status of a usage or configuration error."""
@@ -255,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.output == "grouped" and args.json:
             args.subparser.error("--json and --output grouped both write to standard output")
     stdout_taken = args.command == "run" and (args.json or args.output == "grouped")
-    human = _Console(stderr=stdout_taken, soft_wrap=True)
+    human = _Console(stderr=stdout_taken, soft_wrap=True, emoji=False)
     try:
         if args.command == "run":
             return _run(args, command, human)
@@ -288,7 +287,7 @@ def _discard_stdout() -> None:
 
 
 def _error(message: str) -> None:
-    Console(stderr=True, soft_wrap=True).print(
+    Console(stderr=True, soft_wrap=True, emoji=False).print(
         f"[bold red]exechost: error:[/] {_markup(message)}", highlight=False
     )
 
@@ -479,7 +478,7 @@ def _plugins(args: argparse.Namespace, console: Console) -> int:
     try:
         settings = _load_config(args).plugins
     except ConfigError as exc:
-        Console(stderr=True, soft_wrap=True).print(
+        Console(stderr=True, soft_wrap=True, emoji=False).print(
             f"[yellow]warning:[/] {_markup(str(exc))}", highlight=False
         )
         settings = PluginSettings()
@@ -490,6 +489,8 @@ def _plugins(args: argparse.Namespace, console: Console) -> int:
         # capabilities are known only for imported backends: no empty column without --check
         columns = [(h, cell) for h, cell in COLUMNS if args.check or h != "capabilities"]
         rows = [[shown(cell(report)) for _, cell in columns] for report in reports]
+        from rich.table import Table  # only here: every other command starts without it
+
         table = Table(*(header for header, _ in columns), box=None)
         for row in rows:
             table.add_row(*map(escape, row))

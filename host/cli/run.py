@@ -18,26 +18,27 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from exechost.cli.batch import Batch, Outcome
 from exechost.cli.display import (
     SLOWEST_SHOWN,
     GroupedOutput,
     LineDisplay,
-    ProgressDisplay,
     print_summary,
 )
 from exechost.cli.resume import ResumeError, ResumeOutcome, Unadopted, plan_resume, resume
 from exechost.cli.taskfile import TaskSpec
 from exechost.config import list_problems
-from exechost.contract import check_task_options
 from exechost.errors import InvalidTaskError
 from exechost.multi import MultiExecutor
-from exechost.report import Recorder, write_report
-from exechost.tasks import TaskKey
+from exechost.tasks import QueuedTask, TaskKey
 from exechost.text import shown
 from rich.console import Console
 from rich.markup import escape
+
+if TYPE_CHECKING:
+    from exechost.cli.progress import ProgressDisplay
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 POLL_INTERVAL = 0.2
@@ -93,19 +94,29 @@ class StopSignals:
                 signal.signal(signum, handler)
 
 
-def route_tasks(tasks: list[TaskSpec], executors: MultiExecutor) -> list[str]:
-    """The name of the executor each task routes to, in the order of ``tasks``.
+def route_tasks(tasks: list[TaskSpec], executors: MultiExecutor) -> list[tuple[str, QueuedTask]]:
+    """Route and check each task, once: the name of its executor and the task as that executor
+    will queue it (:meth:`exechost.Executor.prepare_task`), in the order of ``tasks``.
 
-    :raises InvalidTaskError: listing every task that names an executor not configured, or has an
-        ``executor_config`` its executor does not accept, with its place in the task file.
+    :raises InvalidTaskError: listing every task that names an executor not configured, or that
+        its executor refuses (an ``executor_config`` it does not accept, a bad retry policy),
+        with its place in the task file.
     """
     problems = []
     routes = []
     for spec in tasks:
         try:
             executor = executors.route(spec.executor, spec.queue)
-            check_task_options(executor.capabilities, spec.key, spec.executor_config, executor.name)
-            routes.append(executor.name)
+            task = executor.prepare_task(
+                spec.key,
+                spec.command,
+                spec.priority,
+                spec.queue,
+                spec.executor_config,
+                retries=spec.retries,
+                retry_delay=spec.retry_delay,
+            )
+            routes.append((executor.name, task))
         except InvalidTaskError as exc:
             problems.append(f"{spec.place or f'task {spec.key!r}'}: {exc}")
     if problems:
@@ -162,7 +173,7 @@ def run_batch(
             raise ResumeError("--resume needs a task file and the journal (journal = false is set)")
         by_key = {spec.key: spec for spec in tasks}
         plan = plan_resume(journal, taskfile, by_key)
-    used = set(routes) | set(plan.unfinished if plan else ())
+    used = {name for name, _ in routes} | set(plan.unfinished if plan else ())
     executors = executors.subset(used)  # start only the ones used
     if journal is not None:
         journal.begin_run(taskfile, resumed_from=None if plan is None else plan.previous.id)
@@ -173,8 +184,16 @@ def run_batch(
     if grouped:  # through the bar's console when both are on the same terminal
         shared = console.is_terminal and sys.stdout.isatty()
         output = GroupedOutput(console if shared else None).show
-    display_class = ProgressDisplay if console.is_terminal else LineDisplay
-    recorder = Recorder() if report is not None else None
+    display_class: type[LineDisplay | ProgressDisplay] = LineDisplay
+    if console.is_terminal:
+        from exechost.cli.progress import ProgressDisplay  # rich's bar: only on a terminal
+
+        display_class = ProgressDisplay
+    recorder = None
+    if report is not None:
+        from exechost.report import Recorder  # only with --report
+
+        recorder = Recorder()
     if recorder is not None:
         for executor in executors.executors.values():
             executor.hooks.register_observer(recorder)
@@ -185,26 +204,16 @@ def run_batch(
             executors.start()
             stop.check()
             with display_class(console, len(tasks), output) as display:
-                if isinstance(display, ProgressDisplay):  # the bar counts each start at once
+                if console.is_terminal:  # the bar counts each start at once
                     for executor in executors.executors.values():
                         executor.hooks.register_observer(display)
                 for spec in tasks:
                     batch.add(spec.key)
                 if plan is not None and resume_policy is not None:
                     resumed, not_queued = resume(plan, executors, batch, by_key, resume_policy)
-                for spec, name in zip(tasks, routes, strict=True):
-                    if spec.key in not_queued:
-                        continue
-                    executors.queue_command(
-                        spec.key,
-                        spec.command,
-                        spec.priority,
-                        spec.queue,
-                        spec.executor_config,
-                        executor=name,
-                        retries=spec.retries,
-                        retry_delay=spec.retry_delay,
-                    )
+                for name, task in routes:
+                    if task.key not in not_queued:
+                        executors.queue_task(name, task)
                 display.update(batch.counts(len(executors.running)), [])
                 while not executors.idle:
                     executors.heartbeat()
@@ -239,6 +248,8 @@ def run_batch(
             details.insert(0, ("run", f"{journal.run_id} in {journal.path}"))
         if summary is not None:
             details.append(("interrupted by", summary))
+        from exechost.report import write_report
+
         write_report(report, recorder.spans(), details=details)
         console.print(f"report: {escape(shown(report))}", highlight=False)
     if remove_logs is not None:

@@ -302,7 +302,6 @@ def build_config(merged: Layer, file: Path | None, problems: list[str]) -> Confi
             problems.append(f"[plugins.{key}]: {key} is a key of [plugins], not a plugin's table")
         else:
             plugin_tables[key] = item
-            values.update({f"plugins.{key}.{name}": value for name, value in item.items()})
     autoload = plugins_table.get("autoload", Value(True, DEFAULT))
     block = plugins_table.get("block", Value([], DEFAULT))
     assert isinstance(autoload, Value) and isinstance(block, Value)
@@ -310,6 +309,8 @@ def build_config(merged: Layer, file: Path | None, problems: list[str]) -> Confi
     _check_names(block, "plugins", "block", problems)
     values["plugins.autoload"] = autoload
     values["plugins.block"] = block
+    for name, table in plugin_tables.items():
+        values.update({f"plugins.{name}.{key}": value for key, value in table.items()})
 
     sections: dict[str, ExecutorSection] = {}
     routes: dict[str, str] = {}

@@ -21,10 +21,9 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from exechost.attempts import Attempt
 from exechost.errors import SettingsError
@@ -40,7 +39,6 @@ from exechost.process import (
     finished_info,
     kill_group,
     make_log_dir,
-    parse_options,
     read_log,
     reap,
     spawn,
@@ -136,11 +134,10 @@ class LocalBackend:
         executor: Executor,
         key: TaskKey,
         command: list[str],
-        executor_config: Mapping[str, Any],
         attempt_id: str,
+        options: ProcessOptions,
     ) -> str | None:
         assert self._reaper is not None and self.log_dir is not None
-        options = parse_options(key, executor_config)  # checked when queued: cannot fail here
         log_path, log_fd = create_log(self.log_dir, key)
         deadline = None if options.timeout is None else time.monotonic() + options.timeout
         records = self._records

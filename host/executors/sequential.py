@@ -10,9 +10,7 @@ Queued tasks are cancelled by the host as on any executor.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from exechost.executor import Executor
 from exechost.executors.local import LogSettings
@@ -21,7 +19,6 @@ from exechost.process import (
     ProcessOptions,
     log_path_for,
     make_log_dir,
-    parse_options,
     read_log,
     run,
 )
@@ -34,7 +31,7 @@ class SequentialBackend:
 
     Settings = LogSettings
     default_parallelism = 1
-    exechost_api = ">=1.0,<2"
+    exechost_api = ">=1.1,<2"  # the parsed options of executor_execute_async
     capabilities = Capabilities(ordered_start=True, executor_config=ProcessOptions)
 
     def __init__(self, settings: LogSettings) -> None:
@@ -51,10 +48,9 @@ class SequentialBackend:
         executor: Executor,
         key: TaskKey,
         command: list[str],
-        executor_config: Mapping[str, Any],
+        options: ProcessOptions,
     ) -> None:
         assert self.log_dir is not None
-        options = parse_options(key, executor_config)  # checked when queued: cannot fail here
         info = run(command, log_path_for(self.log_dir, key), options)
         if info.error is None:
             executor.success(key, info)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from distributed import Client, Future, LocalCluster
 from exechost import Executor, TaskInfo, TaskKey
 from exechost.hookspecs import Capabilities, hookimpl
-from exechost.process import log_path_for, make_log_dir, parse_options, read_log
+from exechost.process import log_path_for, make_log_dir, read_log
 
 from exechost_dask.collector import Collector, Watched
 from exechost_dask.settings import DaskSettings, DaskTaskOptions
@@ -84,11 +84,10 @@ class DaskBackend:
         self,
         key: TaskKey,
         command: Sequence[str],
-        executor_config: Mapping[str, Any],
         attempt_id: str,
+        options: DaskTaskOptions,
     ) -> str:
         assert self.log_dir is not None
-        options = parse_options(key, executor_config, DaskTaskOptions)  # checked when queued
         task_id = f"exechost-{attempt_id}"
         log_path = str(log_path_for(self.log_dir, key))
         self._unsubmitted.append(_Submission(key, task_id, list(command), log_path, options))

@@ -33,7 +33,7 @@ from exechost import (
     hookimpl,
 )
 from exechost.hookspecs import Capabilities
-from exechost.process import ProcessOptions, log_path_for, make_log_dir, parse_options, read_log
+from exechost.process import ProcessOptions, log_path_for, make_log_dir, read_log
 from kombu.exceptions import OperationalError
 from kombu.messaging import Producer
 from kombu.utils.url import maybe_sanitize_url
@@ -141,20 +141,15 @@ class CeleryBackend:
         key: TaskKey,
         command: Sequence[str],
         queue: str | None,
-        executor_config: Mapping[str, Any],
         attempt_id: str,
+        options: ProcessOptions,
     ) -> str | None:
         settings = self.settings
-        try:
-            config = parse_options(key, executor_config)
-        except SettingsError as exc:
-            executor.fail(key, TaskInfo(error=str(exc)))
-            return None
-        options = {name: value for name, value in vars(config).items() if value is not None}
+        given = {name: value for name, value in vars(options).items() if value is not None}
         args = (
             list(command),
             list(key) if isinstance(key, tuple) else key,
-            options,
+            given,
             settings.task_heartbeat_interval,
             settings.max_output_bytes,
         )
