@@ -16,7 +16,14 @@ nox.options.error_on_missing_interpreters = os.environ.get("CI", "").lower() == 
 
 PLUGINS = sorted(str(path.parent) for path in Path("plugins").glob("*/pyproject.toml"))
 PLUGIN_PACKAGES = sorted(Path(plugin).name.replace("-", "_") for plugin in PLUGINS)
-PLUGIN_TESTS = sorted(str(path) for path in Path("plugins").glob("*/tests"))
+OBSERVER_PLUGINS = [
+    plugin
+    for plugin in PLUGINS
+    if '[project.entry-points."exechost.plugins"]' in (Path(plugin) / "pyproject.toml").read_text()
+]
+"""The observer plugins: once installed, every run loads them (an HTTP endpoint, spans), so they
+are installed after the host's and the executor plugins' tests, for their own."""
+EXECUTOR_PLUGINS = [plugin for plugin in PLUGINS if plugin not in OBSERVER_PLUGINS]
 HOST_WORKERS = ("-n", "4")
 """pytest-xdist processes for the host's tests: most of their time is spent waiting on the
 processes they start, so four halve a run on two cores. (The plugins' tests share brokers, workers
@@ -58,12 +65,15 @@ os.environ["PATH"] = os.pathsep.join(
 @nox.session(python=MAIN_PYTHON)
 def tests(session: nox.Session) -> None:
     """Everything: the host, the built-in executors and every plugin, against real services."""
-    session.install(".[test]", *(f"./{plugin}[test]" for plugin in PLUGINS))
+    session.install(".[test]", *(f"./{plugin}[test]" for plugin in EXECUTOR_PLUGINS))
     session.run("pytest", "tests", *HOST_WORKERS, *session.posargs)
     # One run per plugin: plugins' test modules and conftests share names (test_conformance.py,
     # `from conftest import ...`), which one pytest process cannot import side by side.
-    for plugin_tests in PLUGIN_TESTS:
-        session.run("pytest", plugin_tests, *session.posargs)
+    for plugin in EXECUTOR_PLUGINS:
+        session.run("pytest", f"{plugin}/tests", *session.posargs)
+    session.install(*(f"./{plugin}[test]" for plugin in OBSERVER_PLUGINS))
+    for plugin in OBSERVER_PLUGINS:
+        session.run("pytest", f"{plugin}/tests", *session.posargs)
 
 
 @nox.session(python=OTHER_PYTHONS)
