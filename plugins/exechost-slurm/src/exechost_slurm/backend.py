@@ -1,0 +1,271 @@
+"""The ``slurm`` executor backend: each task is a Slurm batch job.
+
+* ``executor_execute_async`` submits the task with ``sbatch --parsable``, its batch script on
+  standard input (:mod:`exechost_slurm.script`), named ``exechost-<attempt id>``, its output
+  appended to the log file made for it in ``log_dir``; the job id is the task's external id.
+* ``executor_sync`` asks Slurm about every job of the host with one ``squeue`` call, at most every
+  ``poll_interval`` seconds, however many jobs there are, and reports what changed: ``running``
+  when Slurm starts a job, its end when it ends (see :class:`exechost_slurm.jobs.Job`). A task's
+  ``timeout`` is kept here, from the start time Slurm reported, with a ``scancel``.
+* ``executor_terminate`` cancels every job of the host with one ``scancel``; ``executor_cancel``
+  cancels one.
+* ``executor_adopt`` finds the jobs of a host that died by their names (one ``squeue`` call).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exechost import Attempt, Executor, TaskInfo, TaskKey
+from exechost.hookspecs import Capabilities, hookimpl
+from exechost.process import (
+    TIMEOUT_ERROR,
+    log_path_for,
+    make_log_dir,
+    parse_options,
+    read_log,
+)
+
+from exechost_slurm import commands, jobs
+from exechost_slurm.commands import SlurmError
+from exechost_slurm.jobs import JOB_NAME_PREFIX, Job
+from exechost_slurm.script import batch_script
+from exechost_slurm.settings import SlurmSettings, SlurmTaskOptions, resources_of
+
+logger = logging.getLogger("exechost_slurm")
+
+_START_GRANULARITY = 1.0
+"""Slurm shows start times to the second: a ``timeout`` counts from one second after it, so a
+task is never cancelled early."""
+
+
+@dataclass
+class _Tracked:
+    """A job the host waits for."""
+
+    key: TaskKey
+    log: str | None
+    timeout: float | None
+    started_at: float | None = None
+    """When Slurm started the job (reported ``running`` then), ``None`` while it is pending."""
+
+
+class SlurmBackend:
+    """Runs each task as a Slurm batch job; see :mod:`exechost_slurm.backend`."""
+
+    Settings = SlurmSettings
+    default_parallelism = 500
+    """Slurm queues what its nodes cannot run yet; this keeps a host from flooding it."""
+    exechost_api = ">=1.1,<2"
+    capabilities = Capabilities(
+        can_cancel_running=True,
+        runs_elsewhere=True,
+        ordered_start=False,  # Slurm's scheduler orders the jobs
+        can_adopt=True,
+        reports_running=True,
+        executor_config=SlurmTaskOptions,
+    )
+
+    def __init__(self, settings: SlurmSettings) -> None:
+        self.settings = settings
+        self.defaults = resources_of(settings)
+        self.log_dir: Path | None = None
+        self._jobs: dict[str, _Tracked] = {}  # by job id
+        self._lock = threading.Lock()
+        self._next_poll = 0.0
+        self._unanswered_since: float | None = None
+
+    @hookimpl
+    def executor_start(self) -> None:
+        """Check that Slurm's commands are here and its controller answers, within
+        ``command_timeout``."""
+        missing = commands.missing_commands()
+        if missing:
+            raise SlurmError(
+                f"Slurm's {', '.join(missing)} not found on PATH: install Slurm's client "
+                "commands (Debian: slurm-client) on this machine"
+            )
+        answer = commands.run(["scontrol", "ping"], self.settings.command_timeout)
+        if " is UP" not in answer:
+            raise SlurmError(f"the Slurm controller does not answer: {commands.shown(answer)}")
+        self.log_dir = make_log_dir(self.settings)
+
+    @hookimpl
+    def executor_execute_async(
+        self,
+        key: TaskKey,
+        command: Sequence[str],
+        executor_config: Mapping[str, Any],
+        attempt_id: str,
+    ) -> str:
+        assert self.log_dir is not None
+        options = parse_options(key, executor_config, SlurmTaskOptions)  # checked when queued
+        resources = resources_of(options).over(self.defaults)
+        arguments = resources.sbatch_arguments()
+        if options.timeout is not None and resources.time_limit is None:
+            # Slurm ends the job a minute after the host would have, should the host be gone.
+            arguments.append(f"--time={math.ceil(options.timeout / 60) + 1}")
+        log = log_path_for(self.log_dir, key)
+        argv = [
+            "sbatch",
+            "--parsable",
+            f"--job-name={JOB_NAME_PREFIX}{attempt_id}",
+            f"--output={log}",
+            "--open-mode=append",
+            f"--chdir={options.cwd or os.getcwd()}",
+            *arguments,
+        ]
+        script = batch_script(command, options.env, options.cwd)
+        output = commands.run(argv, self.settings.command_timeout, stdin=script)
+        job_id = output.strip().split(";")[0]  # "id" or "id;cluster"
+        with self._lock:
+            self._jobs[job_id] = _Tracked(key, str(log), options.timeout)
+        return job_id
+
+    @hookimpl
+    def executor_adopt(self, executor: Executor, tasks: Sequence[Attempt]) -> list[TaskKey]:
+        """Take over the jobs of ``tasks`` that Slurm still knows (found by name, one call)."""
+        by_name = {f"{JOB_NAME_PREFIX}{attempt.attempt_id}": attempt for attempt in tasks}
+        if not by_name:
+            return []
+        found = jobs.squeue(self.settings.command_timeout, names=by_name)
+        adopted = []
+        ended = []
+        for job in found.values():
+            attempt = by_name.pop(job.name, None)
+            if attempt is None:  # a second job of the same name: keep the first
+                continue
+            options = parse_options(attempt.key, attempt.executor_config, SlurmTaskOptions)
+            with self._lock:
+                self._jobs[job.job_id] = _Tracked(attempt.key, job.log or None, options.timeout)
+            adopted.append(attempt.key)
+            if job.ended:
+                ended.append(job)
+        for job in ended:
+            self._finish(executor, job)
+        self._next_poll = 0.0
+        return adopted
+
+    @hookimpl
+    def executor_sync(self, executor: Executor) -> None:
+        self._expire_timeouts(executor)
+        now = time.monotonic()
+        with self._lock:
+            if not self._jobs or now < self._next_poll:
+                return
+        self._next_poll = now + self.settings.poll_interval
+        try:
+            seen = jobs.squeue(self.settings.command_timeout)
+        except SlurmError as exc:
+            self._unanswered(exc)
+            return
+        self._unanswered_since = None
+        with self._lock:
+            tracked = list(self._jobs.items())
+        for job_id, task in tracked:
+            job = seen.get(job_id)
+            if job is None:
+                self._forget(job_id)
+                executor.fail(
+                    task.key,
+                    TaskInfo(
+                        error=f"Slurm job {job_id} is gone: the controller no longer knows it",
+                        log=task.log,
+                    ),
+                )
+            elif job.ended:
+                self._finish(executor, job)
+            elif job.running and task.started_at is None:
+                task.started_at = job.started_at or time.time()
+                executor.change_state(
+                    task.key, "running", TaskInfo(started_at=task.started_at, log=task.log)
+                )
+
+    @hookimpl
+    def executor_cancel(self, executor: Executor, key: TaskKey) -> bool:
+        with self._lock:
+            found = [job_id for job_id, task in self._jobs.items() if task.key == key]
+        if not found:
+            return False
+        self._cancel(found)
+        for job_id in found:
+            task = self._forget(job_id)
+            if task is not None:
+                executor.fail(key, TaskInfo(error=f"cancelled Slurm job {job_id}", log=task.log))
+        return True
+
+    @hookimpl
+    def executor_fetch_log(self, info: TaskInfo) -> str | None:
+        return None if info.log is None else read_log(Path(info.log))
+
+    @hookimpl
+    def executor_terminate(self) -> None:
+        """Cancel every job of this host with one ``scancel``."""
+        with self._lock:
+            job_ids = list(self._jobs)
+            self._jobs.clear()
+        if job_ids:
+            self._cancel(job_ids)
+
+    def _cancel(self, job_ids: Sequence[str]) -> None:
+        commands.run(["scancel", "--", *job_ids], self.settings.command_timeout)
+
+    def _forget(self, job_id: str) -> _Tracked | None:
+        with self._lock:
+            return self._jobs.pop(job_id, None)
+
+    def _finish(self, executor: Executor, job: Job) -> None:
+        """Report the end of ``job``, once."""
+        task = self._forget(job.job_id)
+        if task is None:
+            return
+        info = TaskInfo(
+            returncode=job.returncode,
+            error=job.error,
+            log=task.log,
+            external_id=job.job_id,
+            started_at=job.started_at,
+            ended_at=None if job.started_at is None else max(job.ended_at or 0, job.started_at),
+        )
+        if info.error is None:
+            executor.success(task.key, info)
+        else:
+            executor.fail(task.key, info)
+
+    def _expire_timeouts(self, executor: Executor) -> None:
+        """Cancel the jobs running past their ``timeout``; report them failed ``"timeout"``."""
+        now = time.time()
+        with self._lock:
+            expired = [
+                (job_id, task)
+                for job_id, task in self._jobs.items()
+                if task.timeout is not None
+                and task.started_at is not None
+                and now > task.started_at + _START_GRANULARITY + task.timeout
+            ]
+        if not expired:
+            return
+        self._cancel([job_id for job_id, _ in expired])
+        for job_id, task in expired:
+            if self._forget(job_id) is not None:
+                executor.fail(task.key, TaskInfo(error=TIMEOUT_ERROR, log=task.log))
+
+    def _unanswered(self, exc: SlurmError) -> None:
+        """Note that ``squeue`` failed; raise once it has failed for ``command_timeout``."""
+        now = time.monotonic()
+        if self._unanswered_since is None:
+            self._unanswered_since = now
+            logger.warning("exechost-slurm: squeue failed, retrying: %s", exc)
+        elif now - self._unanswered_since > self.settings.command_timeout:
+            raise SlurmError(
+                f"the Slurm controller has not answered for {self.settings.command_timeout:g} s "
+                f"(setting command_timeout): {exc}"
+            ) from exc
