@@ -98,7 +98,7 @@ JobCompType=jobcomp/none
 MpiDefault=none
 ReturnToService=2
 SchedulerType=sched/builtin
-SchedulerParameters=sched_min_interval=0
+SchedulerParameters=sched_min_interval=0,batch_sched_delay=0
 MinJobAge=600
 KillWait=1
 InactiveLimit=0

@@ -52,7 +52,6 @@ def run(argv: Sequence[str], timeout: float, stdin: str | None = None) -> str:
     except OSError as exc:
         raise SlurmError(f"{argv[0]} could not run: {exc}") from exc
     if done.returncode != 0:
-        raise SlurmError(
-            f"{argv[0]} failed (exit status {done.returncode}): {shown(done.stderr) or 'no output'}"
-        )
+        said = shown(done.stderr or done.stdout) or "no output"
+        raise SlurmError(f"{argv[0]} failed (exit status {done.returncode}): {said}")
     return done.stdout
