@@ -30,7 +30,9 @@ def task_plugin() -> str:
     config = subprocess.run(
         ["scontrol", "show", "config"], capture_output=True, text=True, check=True
     ).stdout
-    return next(line.split("=", 1)[1].strip() for line in config.splitlines() if "TaskPlugin " in line)
+    return next(
+        line.split("=", 1)[1].strip() for line in config.splitlines() if "TaskPlugin " in line
+    )
 
 
 def test_failure_reasons_reach_the_task_info(tmp_path: Path) -> None:
@@ -146,7 +148,10 @@ def test_jobs_are_named_after_their_attempt(tmp_path: Path) -> None:
 def test_missing_commands_fail_the_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     executor = load_executor("slurm")
-    with pytest.raises(BackendError, match="SlurmError: Slurm.s sbatch, squeue, scancel, scontrol not found on PATH"):
+    with pytest.raises(
+        BackendError,
+        match=r"SlurmError: Slurm's sbatch, squeue, scancel, scontrol not found on PATH",
+    ):
         executor.start()
 
 
@@ -159,6 +164,6 @@ def test_a_controller_that_does_not_answer_fails_the_start(
     monkeypatch.setenv("SLURM_CONF", str(tmp_path / "slurm.conf"))
     executor = load_executor("slurm", command_timeout=10.0)
     started = time.monotonic()
-    with pytest.raises(BackendError, match="SlurmError: scontrol failed .*DOWN"):
+    with pytest.raises(BackendError, match=r"SlurmError: scontrol failed .*DOWN"):
         executor.start()
     assert time.monotonic() - started < 15

@@ -13,9 +13,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 
 
-def batch_script(
-    command: Sequence[str], env: Mapping[str, str] | None, cwd: str | None
-) -> str:
+def batch_script(command: Sequence[str], env: Mapping[str, str] | None, cwd: str | None) -> str:
     """The ``sh`` script that runs ``command`` with ``env`` merged over the job's environment,
     in ``cwd`` (the job's working directory when ``None``). ``env`` names are checked already
     (:class:`exechost_slurm.settings.SlurmTaskOptions`)."""

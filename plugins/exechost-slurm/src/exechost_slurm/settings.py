@@ -81,8 +81,10 @@ class SlurmResources:
             if not argument.isprintable():
                 raise ValueError(f"sbatch_args: control characters in {argument!r}")
             option = argument.split("=", 1)[0]
-            if option in _RESERVED or option in _RESERVED_SHORT or (
-                option[:2] in _RESERVED_SHORT and not option.startswith("--")
+            if (
+                option in _RESERVED
+                or option in _RESERVED_SHORT
+                or (option[:2] in _RESERVED_SHORT and not option.startswith("--"))
             ):
                 raise ValueError(
                     f"sbatch_args: {argument!r} is set by the executor; it refuses "
