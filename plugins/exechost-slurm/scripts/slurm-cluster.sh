@@ -99,7 +99,8 @@ MpiDefault=none
 ReturnToService=2
 SchedulerType=sched/builtin
 SchedulerParameters=sched_min_interval=0,batch_sched_delay=0
-MinJobAge=600
+MinJobAge=300
+MaxJobCount=100000
 KillWait=1
 InactiveLimit=0
 Waittime=0

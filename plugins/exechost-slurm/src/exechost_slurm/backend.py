@@ -1,8 +1,10 @@
 """The ``slurm`` executor backend: each task is a Slurm batch job.
 
-* ``executor_execute_async`` submits the task with ``sbatch --parsable``, its batch script on
-  standard input (:mod:`exechost_slurm.script`), named ``exechost-<attempt id>``, its output
-  appended to the log file made for it in ``log_dir``; the job id is the task's external id.
+* ``executor_execute_async`` prepares the task's job, named ``exechost-<attempt id>`` (its
+  external id until Slurm gives it a job id), its output appended to the log file made for it in
+  ``log_dir``; the ``executor_sync`` of the same heartbeat submits the jobs prepared since the
+  last one with ``sbatch --parsable`` (``submit_concurrency`` at once), each batch script on
+  standard input (:mod:`exechost_slurm.script`), and reports each ``queued`` with its job id.
 * ``executor_sync`` asks Slurm about every job of the host with one ``squeue`` call, at most every
   ``poll_interval`` seconds, however many jobs there are, and reports what changed: ``running``
   when Slurm starts a job, its end when it ends (see :class:`exechost_slurm.jobs.Job`). A task's
@@ -19,6 +21,7 @@ import math
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +61,17 @@ class _Tracked:
     """When Slurm started the job (reported ``running`` then), ``None`` while it is pending."""
 
 
+@dataclass(frozen=True)
+class _Submission:
+    """A job prepared by ``executor_execute_async``, not submitted yet."""
+
+    key: TaskKey
+    argv: list[str]
+    script: str
+    log: str
+    timeout: float | None
+
+
 class SlurmBackend:
     """Runs each task as a Slurm batch job; see :mod:`exechost_slurm.backend`."""
 
@@ -79,6 +93,9 @@ class SlurmBackend:
         self.defaults = resources_of(settings)
         self.log_dir: Path | None = None
         self._jobs: dict[str, _Tracked] = {}  # by job id
+        self._unsubmitted: list[_Submission] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._terminated = False
         self._lock = threading.Lock()
         self._next_poll = 0.0
         self._unanswered_since: float | None = None
@@ -97,6 +114,9 @@ class SlurmBackend:
         if " is UP" not in answer:
             raise SlurmError(f"the Slurm controller does not answer: {commands.shown(answer)}")
         self.log_dir = make_log_dir(self.settings)
+        self._pool = ThreadPoolExecutor(
+            self.settings.submit_concurrency, thread_name_prefix="exechost-slurm-sbatch"
+        )
 
     @hookimpl
     def executor_execute_async(
@@ -106,6 +126,7 @@ class SlurmBackend:
         executor_config: Mapping[str, Any],
         attempt_id: str,
     ) -> str:
+        """Prepare the task's job; the ``executor_sync`` that ends the heartbeat submits it."""
         assert self.log_dir is not None
         options = parse_options(key, executor_config, SlurmTaskOptions)  # checked when queued
         resources = resources_of(options).over(self.defaults)
@@ -114,21 +135,55 @@ class SlurmBackend:
             # Slurm ends the job a minute after the host would have, should the host be gone.
             arguments.append(f"--time={math.ceil(options.timeout / 60) + 1}")
         log = log_path_for(self.log_dir, key)
+        name = f"{JOB_NAME_PREFIX}{attempt_id}"
         argv = [
             "sbatch",
             "--parsable",
-            f"--job-name={JOB_NAME_PREFIX}{attempt_id}",
+            f"--job-name={name}",
             f"--output={log}",
             "--open-mode=append",
             f"--chdir={options.cwd or os.getcwd()}",
             *arguments,
         ]
         script = batch_script(command, options.env, options.cwd)
-        output = commands.run(argv, self.settings.command_timeout, stdin=script)
-        job_id = output.strip().split(";")[0]  # "id" or "id;cluster"
         with self._lock:
-            self._jobs[job_id] = _Tracked(key, str(log), options.timeout)
-        return job_id
+            self._unsubmitted.append(_Submission(key, argv, script, str(log), options.timeout))
+        return name
+
+    def _submit(self, executor: Executor) -> None:
+        """Submit the jobs prepared since the last sync, ``submit_concurrency`` at a time, and
+        report each ``queued`` with its Slurm job id (or failed, with ``sbatch``'s error)."""
+        with self._lock:
+            batch, self._unsubmitted = self._unsubmitted, []
+        if not batch:
+            return
+        assert self._pool is not None
+        outcomes = self._pool.map(self._sbatch, batch)
+        too_late = []
+        for submission, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, SlurmError):
+                executor.fail(submission.key, TaskInfo(error=str(outcome), log=submission.log))
+                continue
+            with self._lock:
+                if self._terminated:  # while this sync submitted: cancel, report nothing
+                    too_late.append(outcome)
+                    continue
+                self._jobs[outcome] = _Tracked(submission.key, submission.log, submission.timeout)
+            executor.change_state(
+                submission.key, "queued", TaskInfo(external_id=outcome, log=submission.log)
+            )
+        if too_late:
+            self._cancel(too_late)
+
+    def _sbatch(self, submission: _Submission) -> str | SlurmError:
+        """Submit one job; its id, or why ``sbatch`` failed."""
+        try:
+            output = commands.run(
+                submission.argv, self.settings.command_timeout, stdin=submission.script
+            )
+        except SlurmError as exc:
+            return exc
+        return output.strip().split(";")[0]  # "id" or "id;cluster"
 
     @hookimpl
     def executor_adopt(self, executor: Executor, tasks: Sequence[Attempt]) -> list[TaskKey]:
@@ -156,6 +211,7 @@ class SlurmBackend:
 
     @hookimpl
     def executor_sync(self, executor: Executor) -> None:
+        self._submit(executor)
         self._expire_timeouts(executor)
         now = time.monotonic()
         with self._lock:
@@ -192,6 +248,13 @@ class SlurmBackend:
     @hookimpl
     def executor_cancel(self, executor: Executor, key: TaskKey) -> bool:
         with self._lock:
+            unsubmitted = [item for item in self._unsubmitted if item.key == key]
+            for submission in unsubmitted:
+                self._unsubmitted.remove(submission)
+        if unsubmitted:
+            executor.fail(key, TaskInfo(log=unsubmitted[0].log))
+            return True
+        with self._lock:
             found = [job_id for job_id, task in self._jobs.items() if task.key == key]
         if not found:
             return False
@@ -210,10 +273,21 @@ class SlurmBackend:
     def executor_terminate(self) -> None:
         """Cancel every job of this host with one ``scancel``."""
         with self._lock:
+            self._terminated = True
             job_ids = list(self._jobs)
             self._jobs.clear()
-        if job_ids:
-            self._cancel(job_ids)
+            self._unsubmitted.clear()
+        try:
+            if job_ids:
+                self._cancel(job_ids)
+        finally:
+            if self._pool is not None:  # a sync still submitting cancels what it submits
+                self._pool.shutdown(wait=False, cancel_futures=True)
+
+    @hookimpl
+    def executor_end(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
 
     def _cancel(self, job_ids: Sequence[str]) -> None:
         commands.run(["scancel", "--", *job_ids], self.settings.command_timeout)

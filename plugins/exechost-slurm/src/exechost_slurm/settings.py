@@ -138,6 +138,8 @@ class SlurmSettings(SlurmResources):
     temporary directory when ``None``."""
     poll_interval: float = 1.0
     """The fewest seconds between two ``squeue`` calls (each covers all of the host's jobs)."""
+    submit_concurrency: int = 4
+    """How many ``sbatch`` calls run at once when a heartbeat submits many jobs."""
     command_timeout: float = 30.0
     """Seconds any Slurm command may take; also how long ``executor_start`` waits for the
     controller, and how long it may stay unreachable before the running tasks fail."""
@@ -146,6 +148,10 @@ class SlurmSettings(SlurmResources):
         super().__post_init__()
         if self.poll_interval < 0:
             raise ValueError(f"poll_interval must be 0 or more seconds, got {self.poll_interval}")
+        if self.submit_concurrency < 1:
+            raise ValueError(
+                f"submit_concurrency must be at least 1, got {self.submit_concurrency}"
+            )
         if self.command_timeout <= 0:
             raise ValueError(
                 f"command_timeout must be a positive number of seconds, got {self.command_timeout}"
