@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from exechost import Executor, load_config, load_executor
 
 CLUSTER_SCRIPT = Path(__file__).parent.parent / "scripts" / "slurm-cluster.sh"
 START_TIMEOUT = 120.0
+HERMETIC_CONFIG = "exechost.toml"
 
 
 def cluster_problem() -> str | None:
@@ -46,6 +48,25 @@ def slurm_cluster() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true: {problem}", pytrace=False)
     pytest.skip(problem)
+
+
+@pytest.fixture(autouse=True)
+def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``EXECHOST_*`` variable from the shell; a working directory of the test's own, whose
+    configuration file loads no observer plugin (see :func:`load_slurm`)."""
+    for name in os.environ:
+        if name.startswith("EXECHOST_"):
+            monkeypatch.delenv(name)
+    workdir = tmp_path_factory.mktemp("workdir")
+    (workdir / HERMETIC_CONFIG).write_text("[plugins]\nautoload = false\n")
+    monkeypatch.chdir(workdir)
+
+
+def load_slurm(**settings: Any) -> Executor:
+    """A ``slurm`` executor made with ``settings`` and nothing else: no configuration but the
+    test's own, no ``EXECHOST_*`` variable, no observer plugin."""
+    config = load_config(Path.cwd() / HERMETIC_CONFIG, environ={})
+    return load_executor("slurm", config=config, **settings)
 
 
 def slurm_settings(log_dir: Path, **overrides: Any) -> dict[str, Any]:

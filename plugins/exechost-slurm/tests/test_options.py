@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import slurm_settings
-from exechost import InvalidTaskError, SettingsError, load_executor
+from conftest import load_slurm, slurm_settings
+from exechost import InvalidTaskError, SettingsError
 from exechost_slurm import SlurmResources, SlurmSettings, SlurmTaskOptions
 from exechost_slurm.script import batch_script
 
@@ -37,7 +37,7 @@ OPTION_KEYS = [field.name for field in dataclasses.fields(SlurmTaskOptions)]
 def test_bad_options_are_refused_when_queued(
     tmp_path: Path, options: dict[str, Any], complaint: str
 ) -> None:
-    executor = load_executor("slurm", **slurm_settings(tmp_path / "logs"))
+    executor = load_slurm(**slurm_settings(tmp_path / "logs"))
     with pytest.raises(InvalidTaskError) as refused:
         executor.queue_command("task", ["true"], executor_config=options)
     assert complaint in str(refused.value)
@@ -47,7 +47,7 @@ def test_bad_options_are_refused_when_queued(
 
 
 def test_good_options_are_accepted(tmp_path: Path) -> None:
-    executor = load_executor("slurm", **slurm_settings(tmp_path / "logs"))
+    executor = load_slurm(**slurm_settings(tmp_path / "logs"))
     executor.queue_command(
         "task",
         ["true"],
@@ -76,7 +76,7 @@ def test_good_options_are_accepted(tmp_path: Path) -> None:
 )
 def test_bad_settings_are_refused(settings: dict[str, Any], complaint: str) -> None:
     with pytest.raises(SettingsError, match=complaint):
-        load_executor("slurm", **settings)
+        load_slurm(**settings)
 
 
 def test_task_options_override_the_executor_defaults() -> None:

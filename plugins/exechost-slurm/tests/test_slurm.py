@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import slurm_settings
-from exechost import BackendError, Executor, TaskState, load_executor
+from conftest import load_slurm, slurm_settings
+from exechost import BackendError, Executor, TaskState
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
@@ -38,7 +38,7 @@ def task_plugin() -> str:
 def test_failure_reasons_reach_the_task_info(tmp_path: Path) -> None:
     """Out of memory, past the time limit, cancelled outside exechost: each fails with Slurm's
     state and reason. (Slurm checks time limits every 30 s or so: this test takes a minute.)"""
-    executor = load_executor("slurm", **slurm_settings(tmp_path / "logs"))
+    executor = load_slurm(**slurm_settings(tmp_path / "logs"))
     hog = [sys.executable, "-c", "b = bytearray(400 * 2**20); import time; time.sleep(30)"]
     with executor:
         executor.queue_command("oom", hog, executor_config={"memory": "50M"})
@@ -86,7 +86,7 @@ def test_one_squeue_per_sync_however_many_jobs(
     """Each sync that polls makes exactly one ``squeue`` call, with 1 job or 40, and no other
     status call."""
     settings = slurm_settings(tmp_path / "logs", poll_interval=0.0)
-    executor = load_executor("slurm", parallelism=0, **settings)
+    executor = load_slurm(parallelism=0, **settings)
     with executor:
         for index in range(jobs):
             executor.queue_command(("sleeper", index), ["sleep", "3"])
@@ -99,7 +99,7 @@ def test_one_squeue_per_sync_however_many_jobs(
 
 
 def test_poll_interval_limits_the_calls(tmp_path: Path, status_calls: Path) -> None:
-    executor = load_executor("slurm", **slurm_settings(tmp_path / "logs", poll_interval=60.0))
+    executor = load_slurm(**slurm_settings(tmp_path / "logs", poll_interval=60.0))
     executor.start()
     try:
         executor.queue_command("sleeper", ["sleep", "1"])
@@ -114,7 +114,7 @@ def test_poll_interval_limits_the_calls(tmp_path: Path, status_calls: Path) -> N
 def test_output_env_and_cwd(tmp_path: Path) -> None:
     workdir = tmp_path / "work dir"
     workdir.mkdir()
-    executor = load_executor("slurm", **slurm_settings(tmp_path / "logs"))
+    executor = load_slurm(**slurm_settings(tmp_path / "logs"))
     with executor:
         executor.queue_command(
             "talk",
@@ -131,7 +131,7 @@ def test_output_env_and_cwd(tmp_path: Path) -> None:
 
 
 def test_jobs_are_named_after_their_attempt(tmp_path: Path) -> None:
-    executor = load_executor("slurm", **slurm_settings(tmp_path / "logs"))
+    executor = load_slurm(**slurm_settings(tmp_path / "logs"))
     with executor:
         executor.queue_command("named", ["sleep", "1"])
         executor.heartbeat()
@@ -147,7 +147,7 @@ def test_jobs_are_named_after_their_attempt(tmp_path: Path) -> None:
 
 def test_missing_commands_fail_the_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    executor = load_executor("slurm")
+    executor = load_slurm()
     with pytest.raises(
         BackendError,
         match=r"SlurmError: Slurm's sbatch, squeue, scancel, scontrol not found on PATH",
@@ -162,7 +162,7 @@ def test_a_controller_that_does_not_answer_fails_the_start(
     lines = [line for line in conf.splitlines() if not line.startswith("SlurmctldPort=")]
     (tmp_path / "slurm.conf").write_text("\n".join([*lines, "SlurmctldPort=1"]) + "\n")
     monkeypatch.setenv("SLURM_CONF", str(tmp_path / "slurm.conf"))
-    executor = load_executor("slurm", command_timeout=10.0)
+    executor = load_slurm(command_timeout=10.0)
     started = time.monotonic()
     with pytest.raises(BackendError, match=r"SlurmError: scontrol failed .*DOWN"):
         executor.start()
