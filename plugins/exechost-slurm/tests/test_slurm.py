@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import load_slurm, slurm_settings
-from exechost import BackendError, Executor, TaskState
+from exechost import Attempt, BackendError, Executor, TaskState
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
@@ -167,3 +167,29 @@ def test_a_controller_that_does_not_answer_fails_the_start(
     with pytest.raises(BackendError, match=r"SlurmError: scontrol failed .*DOWN"):
         executor.start()
     assert time.monotonic() - started < 15
+
+
+def test_adopts_the_jobs_slurm_knows_and_leaves_the_others(tmp_path: Path) -> None:
+    """A host that stopped without a word (no end, no terminate) left a running job and a job
+    that ended meanwhile; a new host adopts both by name (one ``squeue`` call) and reports their
+    ends. An attempt Slurm never saw is left to the host to run again."""
+    gone = load_slurm(**slurm_settings(tmp_path / "logs"))
+    gone.start()
+    gone.queue_command("running", ["sleep", "2"])
+    gone.queue_command("ended", ["sh", "-c", "exit 4"])
+    gone.heartbeat()  # both submitted; the host is then abandoned, as if killed
+    attempts = [
+        Attempt(key, info.attempt_id or "", 1, (), None, {}, info.external_id)
+        for key, info in gone.running.items()
+    ]
+    time.sleep(1.5)  # "ended" ends while no host watches
+    never_submitted = Attempt("never", "0" * 32, 1, ("true",), None, {}, None)
+    executor = load_slurm(**slurm_settings(tmp_path / "logs"))
+    with executor:
+        left = executor.adopt([*attempts, never_submitted])
+        assert left == [never_submitted]
+    events = executor.get_event_buffer()
+    assert events["running"].state is TaskState.SUCCESS, events["running"]
+    assert events["ended"].state is TaskState.FAILED, events["ended"]
+    assert events["ended"].info.returncode == 4, events["ended"]
+    assert events["ended"].info.log == str(tmp_path / "logs" / "ended.log")
