@@ -193,3 +193,31 @@ def test_adopts_the_jobs_slurm_knows_and_leaves_the_others(tmp_path: Path) -> No
     assert events["ended"].state is TaskState.FAILED, events["ended"]
     assert events["ended"].info.returncode == 4, events["ended"]
     assert events["ended"].info.log == str(tmp_path / "logs" / "ended.log")
+
+
+@pytest.mark.parametrize("submits", [True, False])
+def test_an_sbatch_that_timed_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, submits: bool
+) -> None:
+    """``sbatch`` answers too late (a shim ahead on PATH stalls, after running the real one or
+    not): a job it submitted is found by its name at the next poll, neither lost nor run twice;
+    without one, the task fails once ``command_timeout`` has passed."""
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    real = f'{shutil.which("sbatch")} "$@"\n' if submits else ""
+    (shims / "sbatch").write_text(f"#!/bin/sh\n{real}exec sleep 10\n")
+    (shims / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
+    executor = load_slurm(**slurm_settings(tmp_path / "logs", command_timeout=2.0))
+    with executor:
+        executor.queue_command("slow-sbatch", ["echo", "ran once"])
+    event = executor.get_event_buffer()["slow-sbatch"]
+    if submits:
+        assert event.state is TaskState.SUCCESS, event
+        assert event.info.external_id is not None and event.info.external_id.isdigit(), event
+        assert executor.fetch_log("slow-sbatch") == "ran once\n"
+    else:
+        assert event.state is TaskState.FAILED, event
+        assert "sbatch did not answer within 2 s, and Slurm has no job named" in str(
+            event.info.error
+        )

@@ -38,7 +38,7 @@ from exechost.process import (
 )
 
 from exechost_slurm import commands, jobs
-from exechost_slurm.commands import SlurmError
+from exechost_slurm.commands import SlurmError, SlurmTimeout
 from exechost_slurm.jobs import JOB_NAME_PREFIX, Job
 from exechost_slurm.script import batch_script
 from exechost_slurm.settings import SlurmSettings, SlurmTaskOptions, resources_of
@@ -66,6 +66,7 @@ class _Submission:
     """A job prepared by ``executor_execute_async``, not submitted yet."""
 
     key: TaskKey
+    name: str
     argv: list[str]
     script: str
     log: str
@@ -94,6 +95,8 @@ class SlurmBackend:
         self.log_dir: Path | None = None
         self._jobs: dict[str, _Tracked] = {}  # by job id
         self._unsubmitted: list[_Submission] = []
+        self._unconfirmed: dict[str, tuple[_Submission, float, str]] = {}
+        """By job name: submissions whose ``sbatch`` timed out, their deadline and error."""
         self._pool: ThreadPoolExecutor | None = None
         self._terminated = False
         self._lock = threading.Lock()
@@ -147,7 +150,9 @@ class SlurmBackend:
         ]
         script = batch_script(command, options.env, options.cwd)
         with self._lock:
-            self._unsubmitted.append(_Submission(key, argv, script, str(log), options.timeout))
+            self._unsubmitted.append(
+                _Submission(key, name, argv, script, str(log), options.timeout)
+            )
         return name
 
     def _submit(self, executor: Executor) -> None:
@@ -161,19 +166,53 @@ class SlurmBackend:
         outcomes = self._pool.map(self._sbatch, batch)
         too_late = []
         for submission, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, SlurmError):
+            if isinstance(outcome, SlurmTimeout):  # the job may exist: look for it by name
+                deadline = time.monotonic() + self.settings.command_timeout
+                with self._lock:
+                    self._unconfirmed[submission.name] = (submission, deadline, str(outcome))
+            elif isinstance(outcome, SlurmError):
                 executor.fail(submission.key, TaskInfo(error=str(outcome), log=submission.log))
-                continue
-            with self._lock:
-                if self._terminated:  # while this sync submitted: cancel, report nothing
-                    too_late.append(outcome)
-                    continue
-                self._jobs[outcome] = _Tracked(submission.key, submission.log, submission.timeout)
-            executor.change_state(
-                submission.key, "queued", TaskInfo(external_id=outcome, log=submission.log)
-            )
+            else:
+                with self._lock:
+                    if self._terminated:  # while this sync submitted: cancel, report nothing
+                        too_late.append(outcome)
+                        continue
+                self._track(executor, outcome, submission)
         if too_late:
             self._cancel(too_late)
+
+    def _track(self, executor: Executor, job_id: str, submission: _Submission) -> None:
+        """Follow the submitted job ``job_id``; report its task ``queued``."""
+        with self._lock:
+            self._jobs[job_id] = _Tracked(submission.key, submission.log, submission.timeout)
+        executor.change_state(
+            submission.key, "queued", TaskInfo(external_id=job_id, log=submission.log)
+        )
+
+    def _confirm(self, executor: Executor, seen: Mapping[str, Job]) -> None:
+        """Find the jobs of the ``sbatch`` calls that timed out among those ``squeue`` listed;
+        fail the tasks of those still missing ``command_timeout`` seconds after."""
+        with self._lock:
+            unconfirmed = dict(self._unconfirmed)
+        if not unconfirmed:
+            return
+        by_name = {job.name: job for job in seen.values()}
+        now = time.monotonic()
+        for name, (submission, deadline, error) in unconfirmed.items():
+            job = by_name.get(name)
+            if job is None and now < deadline:
+                continue
+            with self._lock:
+                self._unconfirmed.pop(name, None)
+            if job is None:
+                executor.fail(
+                    submission.key,
+                    TaskInfo(
+                        error=f"{error}, and Slurm has no job named {name}", log=submission.log
+                    ),
+                )
+            else:
+                self._track(executor, job.job_id, submission)
 
     def _sbatch(self, submission: _Submission) -> str | SlurmError:
         """Submit one job; its id, or why ``sbatch`` failed."""
@@ -215,7 +254,7 @@ class SlurmBackend:
         self._expire_timeouts(executor)
         now = time.monotonic()
         with self._lock:
-            if not self._jobs or now < self._next_poll:
+            if (not self._jobs and not self._unconfirmed) or now < self._next_poll:
                 return
         self._next_poll = now + self.settings.poll_interval
         try:
@@ -224,6 +263,7 @@ class SlurmBackend:
             self._unanswered(exc)
             return
         self._unanswered_since = None
+        self._confirm(executor, seen)
         with self._lock:
             tracked = list(self._jobs.items())
         for job_id, task in tracked:
@@ -255,6 +295,14 @@ class SlurmBackend:
             executor.fail(key, TaskInfo(log=unsubmitted[0].log))
             return True
         with self._lock:
+            names = [name for name, entry in self._unconfirmed.items() if entry[0].key == key]
+            for name in names:
+                submission = self._unconfirmed.pop(name)[0]
+        if names:
+            self._cancel_named(names)
+            executor.fail(key, TaskInfo(log=submission.log))
+            return True
+        with self._lock:
             found = [job_id for job_id, task in self._jobs.items() if task.key == key]
         if not found:
             return False
@@ -277,9 +325,12 @@ class SlurmBackend:
             job_ids = list(self._jobs)
             self._jobs.clear()
             self._unsubmitted.clear()
+            names = list(self._unconfirmed)
+            self._unconfirmed.clear()
         try:
             if job_ids:
                 self._cancel(job_ids)
+            self._cancel_named(names)
         finally:
             if self._pool is not None:  # a sync still submitting cancels what it submits
                 self._pool.shutdown(wait=False, cancel_futures=True)
@@ -291,6 +342,12 @@ class SlurmBackend:
 
     def _cancel(self, job_ids: Sequence[str]) -> None:
         commands.run(["scancel", "--", *job_ids], self.settings.command_timeout)
+
+    def _cancel_named(self, names: Sequence[str]) -> None:
+        """Cancel the jobs of ``sbatch`` calls that timed out, if they exist, by name (rare:
+        one ``scancel`` each)."""
+        for name in names:
+            commands.run(["scancel", f"--name={name}"], self.settings.command_timeout)
 
     def _forget(self, job_id: str) -> _Tracked | None:
         with self._lock:

@@ -16,6 +16,10 @@ class SlurmError(ExecHostError):
     """A Slurm command is missing, failed, or did not answer in time."""
 
 
+class SlurmTimeout(SlurmError):
+    """A Slurm command did not answer in time: what it asked may have been done, or not."""
+
+
 def shown(text: str, limit: int = 500) -> str:
     """``text`` (a command's error output) shortened, its control characters escaped."""
     text = text.strip()
@@ -48,7 +52,7 @@ def run(argv: Sequence[str], timeout: float, stdin: str | None = None) -> str:
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise SlurmError(f"{argv[0]} did not answer within {timeout:g} s") from exc
+        raise SlurmTimeout(f"{argv[0]} did not answer within {timeout:g} s") from exc
     except OSError as exc:
         raise SlurmError(f"{argv[0]} could not run: {exc}") from exc
     if done.returncode != 0:
