@@ -62,14 +62,17 @@ host="$(hostname -s)"
 cpus="$(nproc)"
 memory="$(awk '/^MemTotal:/ { print int($2 / 1024 * 0.8) }' /proc/meminfo)"
 mkdir -p -m 0755 "$DIR/state" "$DIR/spool"
-# Memory limits: cgroups where this machine lets us make one (jobs past --mem end OUT_OF_MEMORY),
-# else Slurm's own polling (they end FAILED, killed, with "exceeded memory limit" in their log).
+# Cgroups where this machine lets us make one: jobs past --mem end OUT_OF_MEMORY, and a cancel
+# kills every process of the job. Else processes are tracked by parentage (one whose parent died
+# first escapes a cancel) and memory by Slurm's polling (such jobs end FAILED, killed).
 probe=/sys/fs/cgroup/memory/exechost-slurm-probe
 if mkdir "$probe" 2>/dev/null && rmdir "$probe"; then
     task_plugin=task/cgroup
+    proctrack=proctrack/cgroup
     memory_kill=""
 else
     task_plugin=task/none
+    proctrack=proctrack/linuxproc
     memory_kill="JobAcctGatherParams=OverMemoryKill"
 fi
 cat >"$CONF" <<CONF
@@ -86,7 +89,7 @@ SlurmctldPidFile=$DIR/slurmctld.pid
 SlurmdPidFile=$DIR/slurmd.pid
 SlurmctldLogFile=$DIR/slurmctld.log
 SlurmdLogFile=$DIR/slurmd.log
-ProctrackType=proctrack/linuxproc
+ProctrackType=$proctrack
 TaskPlugin=$task_plugin
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
