@@ -16,7 +16,11 @@ EXECUTORS_GROUP = "exechost.executors"
 PLUGINS_GROUP = "exechost.plugins"
 """Entry point group of observer plugins: the value is a module or object with hook impls."""
 
-KNOWN_DISTRIBUTIONS = {"celery": "exechost-celery", "dask": "exechost-dask"}
+KNOWN_DISTRIBUTIONS = {
+    "celery": "exechost-celery",
+    "dask": "exechost-dask",
+    "slurm": "exechost-slurm",
+}
 """Executors that are not part of exechost, by name, and the distribution that provides each."""
 
 

@@ -89,6 +89,7 @@ def test_environment_variable_errors_name_the_variable(tmp_path, cli):
     [
         ('executor = "dask"', "; to add it: pip install exechost-dask"),
         ('executor = "celery"', "; to add it: pip install exechost-celery"),
+        ('executor = "slurm"', "; to add it: pip install exechost-slurm"),
         ('executor = "locl"', " (did you mean 'local'?)"),
         ('[executors.gpu]\nbackend = "dask"', "; to add it: pip install exechost-dask"),
     ],

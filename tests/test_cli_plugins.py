@@ -152,12 +152,12 @@ def test_check_reports_ready_configuration(tmp_path, cli, plugins_env):
 
 def test_check_lists_every_problem(tmp_path, cli, plugins_env):
     (tmp_path / "exechost.toml").write_text(
-        '[executors.gpu]\nbackend = "slurm"\n[executors.io]\nbackend = "local"\nlog_dir = 1\n'
+        '[executors.gpu]\nbackend = "pbs"\n[executors.io]\nbackend = "local"\nlog_dir = 1\n'
     )
     result = cli("check", env=plugins_env)
     assert result.returncode == 1
     out = result.stdout
-    assert "problem executor gpu:" in out and "no executor named 'slurm' is installed" in out
+    assert "problem executor gpu:" in out and "no executor named 'pbs' is installed" in out
     assert "problem executor io:" in out and "setting 'log_dir' must be" in out
     assert "problem observer plugin broken: ImportError: needs libfoo" in out
     assert "3 problems" in out
