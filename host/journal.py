@@ -536,7 +536,9 @@ class Journal:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
+        # deferred: the write lock comes with the first write (the file's lock keeps other
+        # writers out), one step less per heartbeat than BEGIN IMMEDIATE
+        self._db.execute("BEGIN")
         try:
             yield
         except BaseException:
