@@ -161,7 +161,10 @@ class Detached:
     @hookimpl
     def executor_execute_async(self, key, command, attempt_id):
         status = self.state_dir / attempt_id
-        script = 'touch "$0.started"; "$@"; echo $? > "$0.tmp"; mv "$0.tmp" "$0"'
+        # recorded before the child starts, as a real backend's submission is: a host killed
+        # while the child's shell is still starting must not leave an attempt no one adopts
+        Path(f"{status}.started").touch()
+        script = '"$@"; echo $? > "$0.tmp"; mv "$0.tmp" "$0"'
         self.children.append(
             subprocess.Popen(
                 ["sh", "-c", script, str(status), *command],
