@@ -96,7 +96,9 @@ CREATE INDEX events_by_attempt ON events (attempt_id);
 """
 
 _INSERT_TASK = "INSERT INTO tasks VALUES (?, {run_id:d}, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_ATTEMPT = "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# a row already written (an attempt that was running) is written again whole: new attempts and
+# ended ones go in one statement
+_INSERT_ATTEMPT = "INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _POINT_TASK = "UPDATE tasks SET attempt_id = ? WHERE id = ?"
 _UPDATE_ATTEMPT = (
     "UPDATE attempts SET state = coalesce(?, state), external_id = coalesce(?, external_id), "
@@ -108,6 +110,8 @@ _INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?)"
 # the columns of an attempts row (see _INSERT_ATTEMPT) that later reports fill in, and where
 # they are in a row of _UPDATE_ATTEMPT
 _REPORTED = ((3, 0), (4, 1), (6, 2), (7, 3), (8, 4), (9, 5))
+
+_FINISHED = frozenset(state.value for state in TaskState if state.finished)
 
 _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 _string = json.encoder.encode_basestring_ascii  # one str as JSON, in C
@@ -190,6 +194,7 @@ class Journal:
         self._tasks: list[list[Any]] = []
         self._pending_tasks: dict[TaskKey, list[Any]] = {}
         self._attempts: dict[str, list[Any]] = {}
+        self._open: dict[str, list[Any]] = {}  # written rows of this host's unfinished attempts
         self._pointers: list[tuple[str, int]] = []
         self._updates: dict[str, list[Any]] = {}
         self._events: list[tuple[str, str, float]] = []
@@ -329,6 +334,8 @@ class Journal:
         """Fold what was reported into the attempt's pending row or pending update (under the
         lock): one row write per attempt and commit."""
         row = self._attempts.get(attempt_id)
+        if row is None and attempt_id in self._open:  # to be written again whole
+            row = self._attempts[attempt_id] = self._open.pop(attempt_id)
         if row is not None:
             for column, index in _REPORTED:
                 if reported[index] is not None:
@@ -360,14 +367,18 @@ class Journal:
                 self._tasks, self._attempts, self._pointers = [], {}, []
                 self._updates, self._events = {}, []
                 self._pending_tasks = {}
+                written = [tuple(row) for row in attempts.values()]  # as they are now
+                for row in attempts.values():
+                    if row[3] not in _FINISHED:
+                        self._open[row[0]] = row
             if tasks and self.run_id is None:  # tasks queued on an executor never started
                 self.begin_run()
             with self._transaction():
                 db = self._db
                 if tasks:
                     db.executemany(_INSERT_TASK.format(run_id=self.run_id), tasks)
-                if attempts:
-                    db.executemany(_INSERT_ATTEMPT, attempts.values())
+                if written:
+                    db.executemany(_INSERT_ATTEMPT, written)
                 if pointers:
                     db.executemany(_POINT_TASK, pointers)
                 if updates:

@@ -298,3 +298,26 @@ def test_a_first_attempt_is_handed_over_under_the_id_its_task_row_was_written_wi
         assert task.attempt is not None and task.attempt.attempt_id == handed[("t", 0)]
         # the third never started: its row names the id it would have had, no attempt has it
         assert journal.tasks(journal.runs()[0].id)[("t", 2)].attempt is None
+
+
+def test_an_ended_attempt_and_the_next_go_in_one_statement(path: Path) -> None:
+    """The heartbeat after a task ended writes its end and the next task's attempt together."""
+    backend = HoldingBackend()
+    with open_journal(path) as journal:
+        executor = exechost.load_executor(backend, journal=journal, parallelism=1)
+        executor.start()
+        executor.queue_command("first", ["true"])
+        executor.queue_command("second", ["true"])
+        executor.heartbeat()  # hands "first" over
+        backend.finish("first")
+        statements: list[str] = []
+        journal._db.set_trace_callback(statements.append)
+        executor.heartbeat()  # its end, and "second" handed over
+        journal._db.set_trace_callback(None)
+        writes = [s.split(" (")[0] for s in statements if not s.startswith(("BEGIN", "COMMIT"))]
+        assert writes == ["INSERT OR REPLACE INTO attempts VALUES"] * 2, statements  # a row each
+        backend.finish("second")
+        executor.end()
+        tasks = journal.tasks(journal.runs()[0].id)
+    assert [tasks[key].state for key in ("first", "second")] == [exechost.TaskState.SUCCESS] * 2
+    assert tasks["first"].info.ended_at is not None
