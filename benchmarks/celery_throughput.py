@@ -24,22 +24,16 @@ import exechost
 from celery import Celery
 from exechost_celery.task import TASK_NAME
 from exechost_celery.workerprocess import WorkerProcess
+from throughput import time_true_tasks
 
 REDIS_URL = "redis://127.0.0.1:6379/9"
 
 
 def plugin_run(broker: str, queue: str, tasks: int, log_dir: str) -> float:
-    started = time.perf_counter()
-    with exechost.load_executor(
+    executor = exechost.load_executor(
         "celery", broker_url=broker, result_backend=REDIS_URL, queue=queue, log_dir=log_dir
-    ) as executor:
-        for index in range(tasks):
-            executor.queue_command(("bench", index), ["true"])
-    elapsed = time.perf_counter() - started
-    events = executor.get_event_buffer()
-    assert len(events) == tasks, len(events)
-    assert all(event.state == "success" for event in events.values())
-    return elapsed
+    )
+    return time_true_tasks(executor, tasks)
 
 
 def raw_run(broker: str, queue: str, tasks: int) -> float:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import exechost
+from throughput import time_true_tasks
 
 COMMANDS = ("sbatch", "squeue", "scancel", "scontrol", "sacct")
 SCRIPT = "#!/bin/sh\nexec true\n"
@@ -45,21 +46,14 @@ def count_calls(shims: Path, calls: Path) -> None:
 
 
 def plugin_run(tasks: int, log_dir: str, poll_interval: float, concurrency: int) -> float:
-    started = time.perf_counter()
-    with exechost.load_executor(
+    executor = exechost.load_executor(
         "slurm",
         parallelism=0,
         log_dir=log_dir,
         poll_interval=poll_interval,
         submit_concurrency=concurrency,
-    ) as executor:
-        for index in range(tasks):
-            executor.queue_command(("bench", index), ["true"])
-    elapsed = time.perf_counter() - started
-    events = executor.get_event_buffer()
-    assert len(events) == tasks, len(events)
-    assert all(event.state == "success" for event in events.values())
-    return elapsed
+    )
+    return time_true_tasks(executor, tasks)
 
 
 def raw_run(tasks: int, log_dir: str, poll_interval: float) -> float:
