@@ -3,6 +3,7 @@ SIGKILL: its keeper kills their process groups (real processes, a real SIGKILL).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -67,3 +68,31 @@ def test_keeper_exits_with_a_host_that_ends(tmp_path: Path) -> None:
     host = start_host(tmp_path, marker, ["true"])
     assert host.wait(60) == 0
     wait_until_gone(marker, timeout=10)
+
+
+def test_a_task_started_as_its_host_dies_dies_too(tmp_path: Path) -> None:
+    """The host announces a task's log file before it starts the task and its group after: a
+    host that dies between the two (a SIGKILL during the fork) never told the keeper the task's
+    id, and the keeper finds the task by its output instead."""
+    from exechost.executors.keeper import Keeper
+
+    marker = uuid.uuid4().hex
+    keeper = Keeper()
+    log = tmp_path / "task.log"
+    with open(log, "wb") as output:
+        keeper.starting(output.fileno())
+        task = subprocess.Popen(
+            ["sh", "-c", "sleep 30 & sleep 30; wait"],
+            stdout=output,
+            start_new_session=True,
+            env={**os.environ, "EXECHOST_TEST_MARKER": marker},
+        )
+    try:
+        wait_for_processes(marker, 3, timeout=10)
+        keeper.close()  # as the kernel closes the pipe of a host killed before its "+PGID"
+        seconds = wait_until_gone(marker, timeout=2)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(task.pid, signal.SIGKILL)
+        task.wait()
+    print(f"\nthe task started as its host died was gone {seconds:.2f} s after")

@@ -144,6 +144,8 @@ class LocalBackend:
         with signals_deferred():  # a signal now must not lose the child between the two calls
             try:
                 wrapper = () if records is None else records.prepare(attempt_id, log_path)
+                if self._keeper is not None:
+                    self._keeper.starting(log_fd)
                 process = spawn(command, log_path, options, log_fd=log_fd, wrapper=wrapper)
             except (OSError, ValueError) as exc:  # no such command, a bad cwd, a NUL in an argv
                 executor.fail(key, TaskInfo(error=str(exc), log=str(log_path)))
