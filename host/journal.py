@@ -279,14 +279,6 @@ class Journal:
             self._add_attempt(attempt_id, task_id, task.attempt, started_at)
         return attempt_id
 
-    def record_attempt(self, key: TaskKey, attempt_id: str, number: int, started_at: float) -> None:
-        """Remember that an attempt at ``key`` (queued with :meth:`record_task`), with an id of
-        the caller's, is about to be handed to its backend: its ``running`` from ``started_at``."""
-        with self._lock:
-            task_id = self._task_rows[key]
-            self._point(key, task_id, attempt_id)
-            self._add_attempt(attempt_id, task_id, number, started_at)
-
     def _point(self, key: TaskKey, task_id: int, attempt_id: str) -> None:
         """Make the task row of ``key`` name ``attempt_id`` as its latest attempt (under the
         lock)."""

@@ -199,18 +199,14 @@ _WRITER = textwrap.dedent(
     from exechost.journal import open_journal
     from exechost.states import TaskInfo, TaskState
     from exechost.tasks import QueuedTask
-    from exechost.attempts import new_attempt_id
 
     journal = open_journal(sys.argv[1])
     journal.begin_run()
     for batch in range(1_000_000):
-        ids = []
-        for n in range(50):
-            key = ("task", batch, n)
-            journal.record_task("local", QueuedTask(key, ("true",), 1, None, {}, 0, 0.0))
-            ids.append((key, new_attempt_id()))
-        for key, attempt_id in ids:
-            journal.record_attempt(key, attempt_id, 1, time.time())
+        tasks = [QueuedTask(("task", batch, n), ("true",), 1, None, {}, 0, 0.0) for n in range(50)]
+        for task in tasks:
+            journal.record_task("local", task)
+        ids = [(task.key, journal.begin_attempt(task, time.time())) for task in tasks]
         journal.commit()
         for key, attempt_id in ids:
             journal.record_external_id(attempt_id, "x" * 40)
