@@ -46,7 +46,7 @@ APPLICATION_ID = 0x45584A31
 # size: task rows get increasing rowids, attempt ids are time-ordered (new_attempt_id), events
 # are appended. An attempt's first state change (running, when handed to its backend) and its
 # last (its end) are its row's started_at and ended_at; events holds those in between. A task row
-# is written with the id its first attempt will have (Journal.attempt_id), so that handing that
+# is written with the id its first attempt will have (Journal.begin_attempt), so that handing that
 # attempt over inserts its row and touches no other; until then no attempts row has that id.
 _SCHEMA = """
 CREATE TABLE runs (
@@ -273,34 +273,26 @@ class Journal:
             task_id = self._task_rows[task.key]
             if task.attempt == 1 and task.key not in self._adopted:
                 attempt_id = self._first_attempt_ids(task_id)
-            else:
+            else:  # a retry, or a first attempt after an adopted one: the task row must name it
                 attempt_id = new_attempt_id()
-                self._point(task.key, task_id, attempt_id)
-            self._add_attempt(attempt_id, task_id, task.attempt, started_at)
+                pending = self._pending_tasks.get(task.key)
+                if pending is not None:
+                    pending[-1] = attempt_id
+                else:
+                    self._pointers.append((attempt_id, task_id))
+            self._attempts[attempt_id] = [
+                attempt_id,
+                task_id,
+                task.attempt,
+                TaskState.RUNNING.value,
+                None,
+                started_at,
+                None,
+                None,
+                None,
+                None,
+            ]
         return attempt_id
-
-    def _point(self, key: TaskKey, task_id: int, attempt_id: str) -> None:
-        """Make the task row of ``key`` name ``attempt_id`` as its latest attempt (under the
-        lock)."""
-        pending = self._pending_tasks.get(key)
-        if pending is not None:
-            pending[-1] = attempt_id
-        else:
-            self._pointers.append((attempt_id, task_id))
-
-    def _add_attempt(self, attempt_id: str, task_id: int, number: int, started_at: float) -> None:
-        self._attempts[attempt_id] = [
-            attempt_id,
-            task_id,
-            number,
-            TaskState.RUNNING.value,
-            None,
-            started_at,
-            None,
-            None,
-            None,
-            None,
-        ]
 
     def record_state(self, attempt_id: str, state: TaskState, info: TaskInfo, at: float) -> None:
         """Remember that the attempt is now in ``state``, with ``info``."""
@@ -359,8 +351,9 @@ class Journal:
                 self._tasks, self._attempts, self._pointers = [], {}, []
                 self._updates, self._events = {}, []
                 self._pending_tasks = {}
-                written = [tuple(row) for row in attempts.values()]  # as they are now
+                written = []
                 for row in attempts.values():
+                    written.append(tuple(row))  # as it is now: a report may change it later
                     if row[3] not in _FINISHED:
                         self._open[row[0]] = row
             if tasks and self.run_id is None:  # tasks queued on an executor never started

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import exechost
 import pytest
+from exechost.testing import hermetic_environment
 
 NEW_MODULES = (
     "import sys; before = set(sys.modules); import {0}; "
@@ -62,13 +62,12 @@ def test_a_run_into_a_pipe_does_not_import_the_progress_bar(tmp_path) -> None:
         "print('loaded:', *sorted(n for n in sys.modules if n in ('rich.progress', "
         "'rich.table', 'rich.live', 'exechost.cli.progress')), file=sys.stderr)"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXECHOST_")}
     done = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        env=env,
+        env=hermetic_environment(),
         timeout=60,
     )
     assert done.stderr.splitlines()[-1] == "loaded:", done.stderr

@@ -1,5 +1,6 @@
 """Test kits for plugin authors: :class:`ExecutorConformance`, the executor conformance suite,
-and :func:`processes_with` and :func:`wait_until_gone`, which find the processes a task left behind.
+:func:`processes_with` and :func:`wait_until_gone`, which find the processes a task left behind,
+and :func:`hermetic_environment`, the environment for a real ``exechost run`` in a test.
 
 Use it from a plugin's own tests by subclassing it (needs pytest, e.g. ``exechost[testing]``)::
 
@@ -22,7 +23,14 @@ import pytest
 pytest.register_assert_rewrite("exechost.testing.conformance")
 
 from exechost.testing.conformance import ExecutorConformance  # noqa: E402
+from exechost.testing.environment import hermetic_environment  # noqa: E402
 from exechost.testing.processes import processes_with, wait_until_gone  # noqa: E402
 from exechost.testing.recorder import Recorder  # noqa: E402
 
-__all__ = ["ExecutorConformance", "Recorder", "processes_with", "wait_until_gone"]
+__all__ = [
+    "ExecutorConformance",
+    "Recorder",
+    "hermetic_environment",
+    "processes_with",
+    "wait_until_gone",
+]

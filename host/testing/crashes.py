@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from exechost.errors import ExecHostError
 from exechost.journal import read_journal
+from exechost.testing.environment import hermetic_environment
 
 __all__ = [
     "CliHosts",
@@ -101,8 +102,7 @@ class CliHosts:
     ) -> None:
         self.folder, self.taskfile, self.args = folder, taskfile.absolute(), list(args)
         self.journal = journal or folder / ".exechost" / "journal.sqlite"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("EXECHOST_")}
-        self.env.update(env or {})
+        self.env = hermetic_environment(**(env or {}))
         self.outputs: list[Path] = []
 
     def __call__(self) -> subprocess.Popen[bytes]:

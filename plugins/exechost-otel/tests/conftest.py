@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -19,13 +18,3 @@ def exported() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     yield provider, exporter
     provider.shutdown()
-
-
-def clean_environment(**extra: str) -> dict[str, str]:
-    """The environment without the caller's EXECHOST_* and OTEL_* variables, plus ``extra``."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("EXECHOST_", "OTEL_"))
-    }
-    return {**env, **extra}

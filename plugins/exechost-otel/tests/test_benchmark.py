@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import clean_environment
+from exechost.testing import hermetic_environment
 
 SCRIPT = Path(__file__).parents[3] / "benchmarks" / "observers.py"
 
@@ -16,7 +16,7 @@ def test_the_observers_benchmark_prints_its_figures() -> None:
     pytest.importorskip("exechost_prometheus", reason="measures exechost-prometheus too")
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick"],
-        env=clean_environment(),
+        env=hermetic_environment("OTEL_"),
         capture_output=True,
         text=True,
         timeout=120,

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from conftest import clean_environment
+from exechost.testing import hermetic_environment
 
 EXPORTER = """
 import json, os
@@ -54,7 +54,7 @@ def run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "exechost", "run", "tasks.toml"],
         cwd=tmp_path,
-        env=clean_environment(PYTHONPATH=str(tmp_path / "site"), **env),
+        env=hermetic_environment("OTEL_", PYTHONPATH=str(tmp_path / "site"), **env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -141,7 +141,7 @@ def test_an_applications_global_provider_is_used_and_left_open(tmp_path: Path) -
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=tmp_path,
-        env=clean_environment(EXECHOST_PLUGINS__AUTOLOAD="false"),
+        env=hermetic_environment("OTEL_", EXECHOST_PLUGINS__AUTOLOAD="false"),
         capture_output=True,
         text=True,
         timeout=60,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -10,16 +9,6 @@ from prometheus_client.parser import text_string_to_metric_families
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 SCRAPE_TIMEOUT = 5.0
-
-
-def clean_environment(**extra: str) -> dict[str, str]:
-    """The environment without the caller's EXECHOST_* and OTEL_* variables, plus ``extra``."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("EXECHOST_", "OTEL_"))
-    }
-    return {**env, **extra}
 
 
 def scrape(url: str) -> Samples:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import clean_environment
+from exechost.testing import hermetic_environment
 
 PAGE = Path(__file__).parents[3] / "docs" / "observers" / "prometheus.md"
 
@@ -19,7 +19,9 @@ def test_the_pages_python_examples_run(tmp_path: Path) -> None:
         done = subprocess.run(
             [sys.executable, "-c", code],
             cwd=tmp_path,
-            env=clean_environment(EXECHOST_PLUGINS__AUTOLOAD="false"),  # only its own observer
+            env=hermetic_environment(
+                "OTEL_", EXECHOST_PLUGINS__AUTOLOAD="false"
+            ),  # only its own observer
             capture_output=True,
             text=True,
             timeout=60,

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import exechost
 import pytest
-from conftest import Samples, clean_environment, scrape, value
+from conftest import Samples, scrape, value
+from exechost.testing import hermetic_environment
 from exechost_prometheus import PrometheusObserver, PrometheusSettings
 
 DEADLINE = 30.0
@@ -87,7 +88,7 @@ def test_a_real_run_is_scraped_while_it_runs(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "exechost", "run", "tasks.toml"],
         cwd=tmp_path,
-        env=clean_environment(),
+        env=hermetic_environment("OTEL_"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -7,8 +7,8 @@ import sys
 import threading
 from pathlib import Path
 
-from conftest import clean_environment
 from exechost import TaskInfo, TaskState
+from exechost.testing import hermetic_environment
 from exechost_prometheus import Metrics
 
 TASKS = '[[tasks]]\nkey = "a"\ncommand = ["touch", "ran"]\n'
@@ -19,7 +19,7 @@ def run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "exechost", "run", "tasks.toml"],
         cwd=tmp_path,
-        env=clean_environment(**env),
+        env=hermetic_environment("OTEL_", **env),
         capture_output=True,
         text=True,
         timeout=60,
