@@ -20,7 +20,7 @@ from typing import Any
 import exechost
 import pytest
 from exechost import hookimpl
-from exechost.testing import processes_with
+from exechost.testing import hermetic_environment, processes_with
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -255,9 +255,9 @@ def run_cli(
 
 def cli_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment without EXECHOST_* variables of the caller, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXECHOST_")}
-    env.pop("NO_COLOR", None)
-    env.update(extra or {})
+    env = hermetic_environment(**(extra or {}))
+    if "NO_COLOR" not in (extra or {}):
+        env.pop("NO_COLOR", None)
     return env
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -10,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from exechost.testing import hermetic_environment
 
 DOCS = Path(__file__).parent.parent / "docs"
 _PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
@@ -73,7 +73,7 @@ def console_output(page: str, command: str) -> list[str]:
 
 
 def exechost_command(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXECHOST_")}
+    env = hermetic_environment()
     return subprocess.run(
         [sys.executable, "-m", "exechost", *args],
         cwd=cwd,

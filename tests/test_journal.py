@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import sqlite3
@@ -19,6 +18,7 @@ from conftest import HoldingBackend, InstantBackend
 from exechost import hookimpl
 from exechost.errors import BackendError
 from exechost.journal import SCHEMA_VERSION, JournalError, open_journal
+from exechost.testing import hermetic_environment
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_journal_held_by_another_live_process_is_refused(path: Path) -> None:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("EXECHOST_")},
+        env=hermetic_environment(),
     )
     try:
         assert holder.stdout is not None
@@ -222,7 +222,7 @@ _WRITER = textwrap.dedent(
 
 def test_a_writer_killed_at_any_instant_leaves_a_consistent_journal(path: Path) -> None:
     """kill -9 a process writing the journal, at random moments, and reopen it each time."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXECHOST_")}
+    env = hermetic_environment()
     seen_batches = 0
     for round_ in range(8):
         writer = subprocess.Popen(

@@ -18,7 +18,7 @@ import pytest
 from exechost import Attempt, TaskState
 from exechost.executors.detached import ATTEMPTS_DIR
 from exechost.journal import open_journal
-from exechost.testing import processes_with, wait_until_gone
+from exechost.testing import hermetic_environment, processes_with, wait_until_gone
 from exechost.testing.crashes import crash_series
 
 PARALLELISM = 16
@@ -42,16 +42,12 @@ def task_script(markers: Path, seconds: float) -> list[str]:
     return ["sh", "-c", f'sleep {seconds}; printf "%s\\n" "$1" >> "{markers}"', "task"]
 
 
-def hermetic_env(marker: str) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("EXECHOST_")}
-    env["EXECHOST_TEST_MARKER"] = marker
-    return env
-
-
 def start_host(folder: Path, count: int, script: list[str], marker: str) -> subprocess.Popen[bytes]:
     arguments = [str(folder / "logs"), str(folder / "journal.sqlite"), str(count), *script]
     return subprocess.Popen(
-        [sys.executable, "-c", HOST, *arguments], cwd=folder, env=hermetic_env(marker)
+        [sys.executable, "-c", HOST, *arguments],
+        cwd=folder,
+        env=hermetic_environment(EXECHOST_TEST_MARKER=marker),
     )
 
 

@@ -12,7 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
-from exechost.testing import processes_with, wait_until_gone
+from exechost.testing import hermetic_environment, processes_with, wait_until_gone
 
 TASKS = 50
 HOST = """
@@ -30,8 +30,7 @@ with exechost.load_executor("local", parallelism=0, log_dir=log_dir, journal=jou
 def start_host(tmp_path: Path, marker: str, command: list[str]) -> subprocess.Popen[bytes]:
     """A host process running ``TASKS`` tasks of ``command``; everything it starts inherits
     ``marker`` in its environment."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("EXECHOST_")}
-    env["EXECHOST_TEST_MARKER"] = marker
+    env = hermetic_environment(EXECHOST_TEST_MARKER=marker)
     arguments = [str(tmp_path / "logs"), str(tmp_path / "journal.sqlite"), str(TASKS), *command]
     return subprocess.Popen(
         [sys.executable, "-c", HOST, *arguments],

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from conftest import REDIS, REDIS_URL, free_port, require
+from exechost.testing import hermetic_environment
 from exechost_celery.workerprocess import WorkerProcess
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "celery"
@@ -18,7 +18,7 @@ def test_exechost_run_runs_the_example_batch_on_a_worker(
 ) -> None:
     # the example's two-line exechost.toml, pointed at this session's broker, database and queue
     env = {
-        **{name: value for name, value in os.environ.items() if not name.startswith("EXECHOST_")},
+        **hermetic_environment(),
         "EXECHOST_EXECUTORS__CELERY__BROKER_URL": worker.broker_url,
         "EXECHOST_EXECUTORS__CELERY__RESULT_BACKEND": REDIS_URL,
         "EXECHOST_EXECUTORS__CELERY__QUEUE": worker.queue,
@@ -91,7 +91,7 @@ def test_exechost_check_reports_a_broker_that_does_not_answer(tmp_path: Path) ->
         f'broker_url = "redis://127.0.0.1:{port}/0"\nresult_backend = "{REDIS_URL}"\n'
         "operation_timeout = 1\n"
     )
-    env = {name: value for name, value in os.environ.items() if not name.startswith("EXECHOST_")}
+    env = hermetic_environment()
     result = subprocess.run(
         [sys.executable, "-m", "exechost", "check"],
         cwd=tmp_path,

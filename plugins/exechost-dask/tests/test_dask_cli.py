@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from exechost.testing import hermetic_environment
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "dask"
 
@@ -15,7 +16,7 @@ def test_exechost_run_runs_the_example_batch_on_an_embedded_cluster(tmp_path):
     for name in ("exechost.toml", "tasks.toml"):
         shutil.copy(EXAMPLE / name, tmp_path / name)
     assert len((tmp_path / "exechost.toml").read_text().splitlines()) == 2
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXECHOST_")}
+    env = hermetic_environment()
     with subprocess.Popen(
         [sys.executable, "-m", "exechost", "run", "tasks.toml"],
         cwd=tmp_path,
