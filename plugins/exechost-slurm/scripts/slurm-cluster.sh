@@ -125,6 +125,9 @@ else
     proctrack=proctrack/linuxproc
     memory_kill="JobAcctGatherParams=OverMemoryKill"
 fi
+# MinJobAge=2 (Slurm's default is 300, its smallest advised value 2): the controller forgets an
+# ended job seconds after its end, so the tests see jobs leave squeue, as on a busy cluster where
+# a host stopped for minutes finds them only in sacct.
 cat >"$CONF" <<CONF
 $MARK
 ClusterName=exechost
@@ -154,7 +157,7 @@ MpiDefault=none
 ReturnToService=2
 SchedulerType=sched/builtin
 SchedulerParameters=sched_min_interval=0,batch_sched_delay=0
-MinJobAge=300
+MinJobAge=2
 MaxJobCount=100000
 KillWait=1
 InactiveLimit=0
