@@ -95,8 +95,13 @@ for file in "$CONF" "$DBD_CONF"; do
     fi
 done
 
+# With accounting, MinJobAge=2 (Slurm's default is 300, its smallest advised value 2): the
+# controller forgets a job seconds after its end, so the tests see jobs leave squeue, as a host
+# stopped for minutes does on any cluster, and find their ends in sacct. Without accounting
+# nothing would tell those ends: Slurm's default.
 if mariadb_runs "CREATE DATABASE IF NOT EXISTS $DATABASE"; then
     accounting=accounting_storage/slurmdbd
+    min_job_age=2
     if ! command -v slurmdbd >/dev/null || ! dpkg -s slurm-wlm-mysql-plugin >/dev/null 2>&1; then
         say "installing slurmdbd slurm-wlm-mysql-plugin"
         export DEBIAN_FRONTEND=noninteractive
@@ -105,6 +110,7 @@ if mariadb_runs "CREATE DATABASE IF NOT EXISTS $DATABASE"; then
     fi
 else
     accounting=accounting_storage/none
+    min_job_age=300
     say "no MariaDB answers at 127.0.0.1:3306 (user root, no password): the cluster has no accounting (accounting_storage/none), sacct will say it is disabled"
 fi
 
@@ -125,9 +131,6 @@ else
     proctrack=proctrack/linuxproc
     memory_kill="JobAcctGatherParams=OverMemoryKill"
 fi
-# MinJobAge=2 (Slurm's default is 300, its smallest advised value 2): the controller forgets an
-# ended job seconds after its end, so the tests see jobs leave squeue, as on a busy cluster where
-# a host stopped for minutes finds them only in sacct.
 cat >"$CONF" <<CONF
 $MARK
 ClusterName=exechost
@@ -157,7 +160,7 @@ MpiDefault=none
 ReturnToService=2
 SchedulerType=sched/builtin
 SchedulerParameters=sched_min_interval=0,batch_sched_delay=0
-MinJobAge=2
+MinJobAge=$min_job_age
 MaxJobCount=100000
 KillWait=1
 InactiveLimit=0

@@ -54,6 +54,7 @@ def task_plugin() -> str:
     )
 
 
+@pytest.mark.usefixtures("slurm_accounting")
 def test_failure_reasons_reach_the_task_info(tmp_path: Path) -> None:
     """Out of memory, past the time limit, cancelled outside exechost, a failed exit status: each
     fails with Slurm's state and reason, and a success succeeds, whether the host saw the job end
@@ -116,6 +117,7 @@ def status_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return calls
 
 
+@pytest.mark.usefixtures("slurm_accounting")
 @pytest.mark.parametrize("jobs", [1, 40])
 def test_one_squeue_per_sync_however_many_jobs(
     tmp_path: Path, status_calls: Path, jobs: int
@@ -239,6 +241,7 @@ def test_adopts_the_jobs_slurm_knows_and_leaves_the_others(tmp_path: Path) -> No
     assert events["ended"].info.log == str(tmp_path / "logs" / "ended.log")
 
 
+@pytest.mark.usefixtures("slurm_accounting")
 def test_adopts_the_jobs_gone_from_squeue_by_sacct(tmp_path: Path) -> None:
     """A host that stopped without a word for longer than the controller keeps ended jobs: a new
     host finds their ends in ``sacct`` (one call) and adopts them with their real outcome."""
@@ -264,6 +267,7 @@ def test_adopts_the_jobs_gone_from_squeue_by_sacct(tmp_path: Path) -> None:
     assert events["failed"].info.external_id == job_ids["failed"], events["failed"]
 
 
+@pytest.mark.usefixtures("slurm_accounting")  # whose cluster forgets ended jobs in seconds
 def test_without_accounting_a_job_gone_from_squeue_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status_calls: Path
 ) -> None:
