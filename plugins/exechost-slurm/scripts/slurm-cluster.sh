@@ -6,6 +6,11 @@
 # missing, writes /etc/slurm/slurm.conf (this host's short name and CPU count; state, spool and
 # logs under $EXECHOST_SLURM_DIR, default /tmp/exechost-slurm), starts munged, slurmctld and
 # slurmd, and waits (with a deadline) until the node is idle. Stop it with `slurm-cluster.sh stop`.
+#
+# Accounting (`sacct`) where this machine's MariaDB answers at 127.0.0.1:3306 (user root, no
+# password): Debian's slurmdbd (installed when missing) stores the jobs in its database
+# exechost_slurm_acct, started before slurmctld, and the cluster is registered in it. Without
+# MariaDB the cluster has no accounting (accounting_storage/none): `sacct` says it is disabled.
 set -euo pipefail
 
 DIR="${EXECHOST_SLURM_DIR:-/tmp/exechost-slurm}"
@@ -13,9 +18,36 @@ CONF=/etc/slurm/slurm.conf
 MARK="# written by exechost-slurm's slurm-cluster.sh"
 DEADLINE_SECONDS="${EXECHOST_SLURM_START_TIMEOUT:-60}"
 
+DBD_CONF=/etc/slurm/slurmdbd.conf
+DATABASE=exechost_slurm_acct
+
 say() { printf 'slurm-cluster: %s\n' "$*" >&2; }
 
 answers() { command -v scontrol >/dev/null && timeout 10 scontrol ping 2>/dev/null | grep -q 'is UP'; }
+
+mariadb_runs() {  # whether MariaDB at 127.0.0.1:3306 (root, no password) runs the statement $1
+    local client
+    client="$(command -v mariadb || command -v mysql)" || return 1
+    timeout 10 "$client" --protocol=tcp -h 127.0.0.1 -P 3306 -u root -e "$1" >/dev/null 2>&1
+}
+
+wait_for() {  # wait_for WHAT COMMAND...: run COMMAND until it succeeds, at most DEADLINE_SECONDS
+    local what="$1" deadline=$((SECONDS + DEADLINE_SECONDS))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            say "$what within ${DEADLINE_SECONDS}s; see the logs in $DIR"
+            exit 1
+        fi
+        sleep 0.5
+    done
+}
+
+node_idle() { answers && sinfo -h -N -o '%t' | grep -qx idle; }
+
+ours() {  # whether the file $1 is absent or was written by this script
+    [ ! -e "$1" ] || grep -qF "$MARK" "$1"
+}
 
 running() {  # whether the daemon $1 of this cluster runs (its pid file names a live process)
     local pid
@@ -23,13 +55,16 @@ running() {  # whether the daemon $1 of this cluster runs (its pid file names a 
     [ -n "$pid" ] && [ -d "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null
 }
 
-stop() {
+stopped() { ! running slurmd && ! running slurmctld && ! running slurmdbd; }
+
+stop() {  # stop the daemons of this cluster, and wait until they have exited
     local name
-    for name in slurmd slurmctld; do
-        if [ -f "$DIR/$name.pid" ]; then
+    for name in slurmd slurmctld slurmdbd; do
+        if running "$name"; then
             kill "$(cat "$DIR/$name.pid")" 2>/dev/null || true
         fi
     done
+    wait_for "the Slurm daemons did not exit" stopped
 }
 
 if [ "${1:-}" = stop ]; then
@@ -53,9 +88,30 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
         || { apt-get update -q >/dev/null && apt-get install -y -q slurmctld slurmd slurm-client munge >/dev/null; }
 fi
 
-if [ -e "$CONF" ] && ! grep -qF "$MARK" "$CONF"; then
-    say "$CONF exists and was not written by this script: start that cluster instead"
-    exit 1
+for file in "$CONF" "$DBD_CONF"; do
+    if ! ours "$file"; then
+        say "$file exists and was not written by this script: start that cluster instead"
+        exit 1
+    fi
+done
+
+# With accounting, MinJobAge=2 (Slurm's default is 300, its smallest advised value 2): the
+# controller forgets a job seconds after its end, so the tests see jobs leave squeue, as a host
+# stopped for minutes does on any cluster, and find their ends in sacct. Without accounting
+# nothing would tell those ends: Slurm's default.
+if mariadb_runs "CREATE DATABASE IF NOT EXISTS $DATABASE"; then
+    accounting=accounting_storage/slurmdbd
+    min_job_age=2
+    if ! command -v slurmdbd >/dev/null || ! dpkg -s slurm-wlm-mysql-plugin >/dev/null 2>&1; then
+        say "installing slurmdbd slurm-wlm-mysql-plugin"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q slurmdbd slurm-wlm-mysql-plugin >/dev/null \
+            || { apt-get update -q >/dev/null && apt-get install -y -q slurmdbd slurm-wlm-mysql-plugin >/dev/null; }
+    fi
+else
+    accounting=accounting_storage/none
+    min_job_age=300
+    say "no MariaDB answers at 127.0.0.1:3306 (user root, no password): the cluster has no accounting (accounting_storage/none), sacct will say it is disabled"
 fi
 
 host="$(hostname -s)"
@@ -96,13 +152,15 @@ SelectTypeParameters=CR_Core_Memory
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=task=1
 $memory_kill
-AccountingStorageType=accounting_storage/none
+AccountingStorageType=$accounting
+AccountingStorageHost=localhost
+AccountingStoragePort=6819
 JobCompType=jobcomp/none
 MpiDefault=none
 ReturnToService=2
 SchedulerType=sched/builtin
 SchedulerParameters=sched_min_interval=0,batch_sched_delay=0
-MinJobAge=300
+MinJobAge=$min_job_age
 MaxJobCount=100000
 KillWait=1
 InactiveLimit=0
@@ -125,15 +183,33 @@ if ! pgrep -x munged >/dev/null; then
     [ -s /etc/munge/munge.key ] || { mungekey --create >/dev/null 2>&1 || /usr/sbin/mungekey -c; chown munge:munge /etc/munge/munge.key; }
     runuser -u munge -- /usr/sbin/munged
 fi
+if [ "$accounting" = accounting_storage/slurmdbd ]; then
+    (umask 077 && cat >"$DBD_CONF" <<DBD
+$MARK
+AuthType=auth/munge
+DbdHost=localhost
+DbdPort=6819
+SlurmUser=root
+PidFile=$DIR/slurmdbd.pid
+LogFile=$DIR/slurmdbd.log
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=3306
+StorageUser=root
+StorageLoc=$DATABASE
+DBD
+    )
+    running slurmdbd || slurmdbd
+    wait_for "slurmdbd did not answer sacctmgr" sacctmgr -n list cluster
+    if ! sacctmgr -n -P list cluster format=cluster | grep -qx exechost; then
+        sacctmgr -i add cluster exechost >/dev/null
+    fi
+fi
 running slurmctld || slurmctld
 running slurmd || slurmd
 
-deadline=$((SECONDS + DEADLINE_SECONDS))
-until answers && sinfo -h -N -o '%t' 2>/dev/null | grep -qx idle; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-        say "the node did not become idle within ${DEADLINE_SECONDS}s; see $DIR/slurmctld.log and $DIR/slurmd.log"
-        exit 1
-    fi
-    sleep 0.5
-done
-say "cluster up: node $host, $cpus CPUs"
+wait_for "the node did not become idle" node_idle
+if [ "$accounting" = accounting_storage/slurmdbd ]; then
+    wait_for "sacct did not answer" sacct -n -X
+fi
+say "cluster up: node $host, $cpus CPUs, $accounting"

@@ -1,7 +1,8 @@
 """Fixtures: the real one-node Slurm cluster of ``scripts/slurm-cluster.sh`` on this machine.
 
 The session starts it (as root; it does nothing when a controller answers already). A test that
-needs it skips when no controller answers, but fails when ``CI=true``.
+needs it skips when no controller answers, but fails when ``CI=true``; likewise a test that needs
+its accounting (``sacct``), which the script sets up where this machine's MariaDB answers.
 """
 
 from __future__ import annotations
@@ -39,15 +40,43 @@ def cluster_problem() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def slurm_cluster() -> None:
-    """A Slurm controller that answers; skip (or fail under ``CI=true``) without one."""
-    problem = cluster_problem()
+def accounting_problem() -> str | None:
+    """Why the cluster's accounting does not answer ``sacct``, or ``None`` when it does."""
+    try:
+        answered = subprocess.run(
+            ["sacct", "--noheader", "--allocations"],
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"sacct does not answer: {exc}"
+    if answered.returncode != 0:
+        return f"the cluster keeps no accounting (sacct: {answered.stderr.strip()})"
+    return None
+
+
+def skip_or_fail(problem: str | None) -> None:
+    """Skip the test for ``problem`` (fail it under ``CI=true``); nothing if it is ``None``."""
     if problem is None:
         return
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true: {problem}", pytrace=False)
     pytest.skip(problem)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> None:
+    """A Slurm controller that answers; skip (or fail under ``CI=true``) without one."""
+    skip_or_fail(cluster_problem())
+
+
+@pytest.fixture(scope="session")
+def slurm_accounting(slurm_cluster: None) -> None:
+    """A Slurm cluster whose accounting answers ``sacct``; skip (or fail under ``CI=true``)
+    without one."""
+    skip_or_fail(accounting_problem())
 
 
 @pytest.fixture(autouse=True)

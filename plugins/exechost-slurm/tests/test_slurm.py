@@ -1,5 +1,6 @@
-"""The slurm executor on the real cluster: failure reasons, controller calls per sync, logs, and
-the errors before any task runs."""
+"""The slurm executor on the real cluster: failure reasons (from ``squeue``, or from ``sacct`` for
+jobs gone from it), controller calls per sync, logs, adoption, and the errors before any task
+runs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,23 @@ def drive(executor: Executor, timeout: float = 30.0) -> None:
         executor.wait(0.05)
 
 
+def wait_until_gone(job_ids: Collection[str | None], timeout: float = 90.0) -> None:
+    """Wait until ``squeue`` no longer lists the jobs ``job_ids`` (ended, then forgotten by the
+    controller after the cluster's ``MinJobAge``); fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = subprocess.run(
+            ["squeue", "--me", "-h", "--states=all", "-o", "%i"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        if not set(listed) & set(job_ids):
+            return
+        assert time.monotonic() < deadline, f"squeue still lists {job_ids} after {timeout:g} s"
+        time.sleep(0.5)
+
+
 def task_plugin() -> str:
     config = subprocess.run(
         ["scontrol", "show", "config"], capture_output=True, text=True, check=True
@@ -35,32 +54,51 @@ def task_plugin() -> str:
     )
 
 
+@pytest.mark.usefixtures("slurm_accounting")
 def test_failure_reasons_reach_the_task_info(tmp_path: Path) -> None:
-    """Out of memory, past the time limit, cancelled outside exechost: each fails with Slurm's
-    state and reason. (Slurm checks time limits every 30 s or so: this test takes a minute.)"""
-    executor = load_slurm(**slurm_settings(tmp_path / "logs"))
+    """Out of memory, past the time limit, cancelled outside exechost, a failed exit status: each
+    fails with Slurm's state and reason, and a success succeeds, whether the host saw the job end
+    in ``squeue`` (it polls all along) or, gone from ``squeue``, asked ``sacct`` (it stops polling
+    until the controller has forgotten its jobs). (Slurm checks time limits every 30 s or so:
+    this test takes a minute or two.)"""
     hog = [sys.executable, "-c", "b = bytearray(400 * 2**20); import time; time.sleep(30)"]
-    with executor:
-        executor.queue_command("oom", hog, executor_config={"memory": "50M"})
-        executor.queue_command(
-            "too-long", ["sleep", "300"], executor_config={"time_limit": "00:01:00"}
-        )
-        executor.queue_command("cancelled", ["sleep", "300"])
-        executor.heartbeat()
-        job = executor.running["cancelled"].external_id
-        assert job is not None
-        subprocess.run(["scancel", job], check=True)
-        drive(executor, timeout=150)
-    events = executor.get_event_buffer()
-    assert all(event.state is TaskState.FAILED for event in events.values()), dict(events)
-    errors = {key: event.info.error or "" for key, event in events.items()}
-    if task_plugin() == "task/cgroup":
-        assert "OUT_OF_MEMORY" in errors["oom"], errors
-    else:  # Slurm's polling kills it: it ends FAILED, killed
-        assert "killed" in errors["oom"], errors
-    assert "TIMEOUT" in errors["too-long"], errors
-    assert "CANCELLED" in errors["cancelled"], errors
-    assert f"Slurm job {job}" in errors["cancelled"], errors
+    watched = load_slurm(**slurm_settings(tmp_path / "watched"))
+    unwatched = load_slurm(**slurm_settings(tmp_path / "unwatched"))
+    cancelled: dict[Executor, str] = {}
+    with watched, unwatched:
+        for executor in (watched, unwatched):
+            executor.queue_command("oom", hog, executor_config={"memory": "50M"})
+            executor.queue_command(
+                "too-long", ["sleep", "300"], executor_config={"time_limit": "00:01:00"}
+            )
+            executor.queue_command("cancelled", ["sleep", "300"])
+            executor.queue_command("exit-3", ["sh", "-c", "exit 3"])
+            executor.queue_command("success", ["true"])
+            executor.heartbeat()  # submits, then polls once
+            job = executor.running["cancelled"].external_id
+            assert job is not None
+            subprocess.run(["scancel", job], check=True)
+            cancelled[executor] = job
+        job_ids = [info.external_id for info in unwatched.running.values()]
+        drive(watched, timeout=150)
+        wait_until_gone(job_ids, timeout=150)
+        drive(unwatched, timeout=30)
+    for executor in (watched, unwatched):
+        events = executor.get_event_buffer()
+        assert events.pop("success").state is TaskState.SUCCESS, events
+        assert all(event.state is TaskState.FAILED for event in events.values()), dict(events)
+        errors = {key: event.info.error or "" for key, event in events.items()}
+        if task_plugin() == "task/cgroup":
+            assert "OUT_OF_MEMORY" in errors["oom"], errors
+        else:  # Slurm's polling kills it: it ends FAILED, killed
+            assert "killed" in errors["oom"], errors
+        assert "TIMEOUT" in errors["too-long"], errors
+        assert "CANCELLED" in errors["cancelled"], errors
+        assert f"Slurm job {cancelled[executor]}" in errors["cancelled"], errors
+        assert errors["exit-3"].startswith("exit status 3 (Slurm job "), errors
+        assert events["exit-3"].info.returncode == 3, events["exit-3"]
+        started, ended = events["too-long"].info.started_at, events["too-long"].info.ended_at
+        assert started is not None and ended is not None and 55 <= ended - started <= 150
 
 
 @pytest.fixture
@@ -79,12 +117,14 @@ def status_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return calls
 
 
+@pytest.mark.usefixtures("slurm_accounting")
 @pytest.mark.parametrize("jobs", [1, 40])
 def test_one_squeue_per_sync_however_many_jobs(
     tmp_path: Path, status_calls: Path, jobs: int
 ) -> None:
     """Each sync that polls makes exactly one ``squeue`` call, with 1 job or 40, and no other
-    status call."""
+    status call while ``squeue`` lists the jobs; once they are gone from it, one ``sacct``
+    call for all of them."""
     settings = slurm_settings(tmp_path / "logs", poll_interval=0.0)
     executor = load_slurm(parallelism=0, **settings)
     with executor:
@@ -95,7 +135,13 @@ def test_one_squeue_per_sync_however_many_jobs(
         for _ in range(5):
             executor.heartbeat()
         assert status_calls.read_text().split() == ["squeue"] * 5
-        drive(executor, timeout=120)
+        wait_until_gone([info.external_id for info in executor.running.values()])
+        status_calls.unlink()
+        executor.heartbeat()
+        assert status_calls.read_text().split() == ["squeue", "sacct"]
+        assert executor.idle
+    events = executor.get_event_buffer()
+    assert [event.state for event in events.values()] == [TaskState.SUCCESS] * jobs, events
 
 
 def test_poll_interval_limits_the_calls(tmp_path: Path, status_calls: Path) -> None:
@@ -193,6 +239,64 @@ def test_adopts_the_jobs_slurm_knows_and_leaves_the_others(tmp_path: Path) -> No
     assert events["ended"].state is TaskState.FAILED, events["ended"]
     assert events["ended"].info.returncode == 4, events["ended"]
     assert events["ended"].info.log == str(tmp_path / "logs" / "ended.log")
+
+
+@pytest.mark.usefixtures("slurm_accounting")
+def test_adopts_the_jobs_gone_from_squeue_by_sacct(tmp_path: Path) -> None:
+    """A host that stopped without a word for longer than the controller keeps ended jobs: a new
+    host finds their ends in ``sacct`` (one call) and adopts them with their real outcome."""
+    gone = load_slurm(**slurm_settings(tmp_path / "logs"))
+    gone.start()
+    handed = time.time()
+    gone.queue_command("succeeded", ["true"])
+    gone.queue_command("failed", ["sh", "-c", "exit 5"])
+    gone.heartbeat()  # both submitted; the host is then abandoned, as if killed
+    attempts = [
+        Attempt(key, info.attempt_id or "", 1, (), None, {}, info.external_id, handed)
+        for key, info in gone.running.items()
+    ]
+    wait_until_gone([attempt.external_id for attempt in attempts])
+    executor = load_slurm(**slurm_settings(tmp_path / "logs"))
+    with executor:
+        assert executor.adopt(attempts) == []
+    events = executor.get_event_buffer()
+    assert events["succeeded"].state is TaskState.SUCCESS, events["succeeded"]
+    assert events["failed"].state is TaskState.FAILED, events["failed"]
+    assert events["failed"].info.returncode == 5, events["failed"]
+    job_ids = {attempt.key: attempt.external_id for attempt in attempts}
+    assert events["failed"].info.external_id == job_ids["failed"], events["failed"]
+
+
+@pytest.mark.usefixtures("slurm_accounting")  # whose cluster forgets ended jobs in seconds
+def test_without_accounting_a_job_gone_from_squeue_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status_calls: Path
+) -> None:
+    """Where the cluster keeps no accounting (here: the client commands read a ``slurm.conf``
+    saying so), a job gone from ``squeue`` fails as gone; the first ``sacct`` call finds that
+    out, and the executor asks no more. ``scontrol show job`` would not know the job either."""
+    conf = Path(os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")).read_text()
+    lines = [line for line in conf.splitlines() if not line.startswith("AccountingStorage")]
+    lines.append("AccountingStorageType=accounting_storage/none")
+    (tmp_path / "slurm.conf").write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("SLURM_CONF", str(tmp_path / "slurm.conf"))
+    executor = load_slurm(**slurm_settings(tmp_path / "logs", poll_interval=0.0))
+    with executor:
+        for key, calls in (("first", ["squeue", "sacct"]), ("second", ["squeue"])):
+            executor.queue_command(key, ["sh", "-c", "exit 3"])
+            executor.heartbeat()  # submits, then polls once
+            job = executor.running[key].external_id
+            wait_until_gone([job])
+            status_calls.unlink()
+            executor.heartbeat()
+            assert status_calls.read_text().split() == calls
+            event = executor.get_event_buffer()[key]
+            assert event.state is TaskState.FAILED, event
+            assert event.info.error == (
+                f"Slurm job {job} is gone: squeue no longer lists it, and the cluster keeps no "
+                "accounting (sacct) that would tell its end"
+            )
+            shown = subprocess.run(["scontrol", "show", "job", str(job)], capture_output=True)
+            assert shown.returncode != 0 and b"Invalid job id" in shown.stderr
 
 
 @pytest.mark.parametrize("submits", [True, False])

@@ -7,11 +7,14 @@
   standard input (:mod:`exechost_slurm.script`), and reports each ``queued`` with its job id.
 * ``executor_sync`` asks Slurm about every job of the host with one ``squeue`` call, at most every
   ``poll_interval`` seconds, however many jobs there are, and reports what changed: ``running``
-  when Slurm starts a job, its end when it ends (see :class:`exechost_slurm.jobs.Job`). A task's
-  ``timeout`` is kept here, from the start time Slurm reported, with a ``scancel``.
+  when Slurm starts a job, its end when it ends (see :class:`exechost_slurm.jobs.Job`). The ends
+  of the jobs ``squeue`` no longer lists (past the cluster's ``MinJobAge``) come from one
+  ``sacct`` call for all of them, where the cluster keeps accounting. A task's ``timeout`` is
+  kept here, from the start time Slurm reported, with a ``scancel``.
 * ``executor_terminate`` cancels every job of the host with one ``scancel``; ``executor_cancel``
   cancels one.
-* ``executor_adopt`` finds the jobs of a host that died by their names (one ``squeue`` call).
+* ``executor_adopt`` finds the jobs of a host that died by their names: one ``squeue`` call, and
+  one ``sacct`` call for those ``squeue`` no longer lists.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from exechost.process import (
 
 from exechost_slurm import commands, jobs
 from exechost_slurm.commands import SlurmError, SlurmTimeout
-from exechost_slurm.jobs import JOB_NAME_PREFIX, Job
+from exechost_slurm.jobs import JOB_NAME_PREFIX, AccountingDisabled, Job
 from exechost_slurm.script import batch_script
 from exechost_slurm.settings import SlurmSettings, SlurmTaskOptions, resources_of
 
@@ -48,6 +51,9 @@ logger = logging.getLogger("exechost_slurm")
 _START_GRANULARITY = 1.0
 """Slurm shows start times to the second: a ``timeout`` counts from one second after it, so a
 task is never cancelled early."""
+_CLOCK_MARGIN = 86400.0
+"""How much earlier than the host handed it an attempt ``executor_adopt`` looks for its job in
+``sacct``: the host's clock and the controller's may differ."""
 
 
 @dataclass
@@ -55,10 +61,13 @@ class _Tracked:
     """A job the host waits for."""
 
     key: TaskKey
+    name: str
     log: str | None
     timeout: float | None
     started_at: float | None = None
     """When Slurm started the job (reported ``running`` then), ``None`` while it is pending."""
+    missing_since: float | None = None
+    """Since when (``time.monotonic()``) neither ``squeue`` nor ``sacct`` has shown the job."""
 
 
 @dataclass(frozen=True)
@@ -102,11 +111,14 @@ class SlurmBackend:
         self._lock = threading.Lock()
         self._next_poll = 0.0
         self._unanswered_since: float | None = None
+        self._accounting = True
+        """Whether ``sacct`` may know the jobs gone from ``squeue``: until it says the cluster
+        keeps no accounting."""
 
     @hookimpl
     def executor_start(self) -> None:
         """Check that Slurm's commands are here and its controller answers, within
-        ``command_timeout``."""
+        ``command_timeout`` (``sacct`` is optional: without it, no accounting is asked)."""
         missing = commands.missing_commands()
         if missing:
             raise SlurmError(
@@ -116,6 +128,7 @@ class SlurmBackend:
         answer = commands.run(["scontrol", "ping"], self.settings.command_timeout)
         if " is UP" not in answer:
             raise SlurmError(f"the Slurm controller does not answer: {commands.shown(answer)}")
+        self._accounting = not commands.missing_commands(["sacct"])
         self.log_dir = make_log_dir(self.settings)
         self._pool = ThreadPoolExecutor(
             self.settings.submit_concurrency, thread_name_prefix="exechost-slurm-sbatch"
@@ -184,7 +197,9 @@ class SlurmBackend:
     def _track(self, executor: Executor, job_id: str, submission: _Submission) -> None:
         """Follow the submitted job ``job_id``; report its task ``queued``."""
         with self._lock:
-            self._jobs[job_id] = _Tracked(submission.key, submission.log, submission.timeout)
+            self._jobs[job_id] = _Tracked(
+                submission.key, submission.name, submission.log, submission.timeout
+            )
         executor.change_state(
             submission.key, "queued", TaskInfo(external_id=job_id, log=submission.log)
         )
@@ -226,20 +241,29 @@ class SlurmBackend:
 
     @hookimpl
     def executor_adopt(self, executor: Executor, tasks: Sequence[Attempt]) -> list[TaskKey]:
-        """Take over the jobs of ``tasks`` that Slurm still knows (found by name, one call)."""
+        """Take over the jobs of ``tasks`` that Slurm still knows, found by name: one ``squeue``
+        call, and one ``sacct`` call for those ``squeue`` no longer lists."""
         by_name = {f"{JOB_NAME_PREFIX}{attempt.attempt_id}": attempt for attempt in tasks}
         if not by_name:
             return []
-        found = jobs.squeue(self.settings.command_timeout, names=by_name)
+        found = list(jobs.squeue(self.settings.command_timeout, names=by_name).values())
+        unlisted = [name for name in by_name if name not in {job.name for job in found}]
+        if unlisted:
+            starts = [by_name[name].started_at for name in unlisted]
+            known = [start for start in starts if start is not None]
+            since = min(known) - _CLOCK_MARGIN if len(known) == len(starts) else None
+            found += self._accounted(names=unlisted, since=since).values()
         adopted = []
         ended = []
-        for job in found.values():
+        for job in found:
             attempt = by_name.pop(job.name, None)
             if attempt is None:  # a second job of the same name: keep the first
                 continue
             options = parse_options(attempt.key, attempt.executor_config, SlurmTaskOptions)
             with self._lock:
-                self._jobs[job.job_id] = _Tracked(attempt.key, job.log or None, options.timeout)
+                self._jobs[job.job_id] = _Tracked(
+                    attempt.key, job.name, job.log or None, options.timeout
+                )
             adopted.append(attempt.key)
             if job.ended:
                 ended.append(job)
@@ -266,17 +290,11 @@ class SlurmBackend:
         self._confirm(executor, seen)
         with self._lock:
             tracked = list(self._jobs.items())
+        recorded = self._recorded({job_id: task for job_id, task in tracked if job_id not in seen})
         for job_id, task in tracked:
-            job = seen.get(job_id)
+            job = seen.get(job_id) or recorded.get(job_id)
             if job is None:
-                self._forget(job_id)
-                executor.fail(
-                    task.key,
-                    TaskInfo(
-                        error=f"Slurm job {job_id} is gone: the controller no longer knows it",
-                        log=task.log,
-                    ),
-                )
+                self._missing(executor, job_id, task, now)
             elif job.ended:
                 self._finish(executor, job)
             elif job.running and task.started_at is None:
@@ -284,6 +302,69 @@ class SlurmBackend:
                 executor.change_state(
                     task.key, "running", TaskInfo(started_at=task.started_at, log=task.log)
                 )
+
+    def _accounted(
+        self,
+        job_ids: Sequence[str] | None = None,
+        names: Sequence[str] | None = None,
+        since: float | None = None,
+    ) -> dict[str, Job]:
+        """What ``sacct`` knows of these jobs (see :func:`exechost_slurm.jobs.sacct`); nothing
+        where the cluster keeps no accounting, which the first call finds out for the executor's
+        life."""
+        if not self._accounting:
+            return {}
+        try:
+            return jobs.sacct(self.settings.command_timeout, job_ids, names, since)
+        except AccountingDisabled:
+            self._accounting = False
+            logger.info(
+                "exechost-slurm: the cluster keeps no accounting (sacct): a job's end is known "
+                "only while squeue lists it (the cluster's MinJobAge)"
+            )
+            return {}
+
+    def _recorded(self, gone: Mapping[str, _Tracked]) -> dict[str, Job]:
+        """The ends that ``sacct`` recorded of the jobs ``gone`` from ``squeue`` (one call for
+        all); nothing for a job whose end it has not recorded yet, nor when it fails (the next
+        poll asks again)."""
+        if not gone:
+            return {}
+        try:
+            found = self._accounted(job_ids=list(gone))
+        except SlurmError as exc:
+            logger.warning("exechost-slurm: sacct failed, retrying: %s", exc)
+            return {}
+        return {
+            job_id: job
+            for job_id, job in found.items()
+            if job.ended and job_id in gone and job.name == gone[job_id].name
+        }
+
+    def _missing(self, executor: Executor, job_id: str, task: _Tracked, now: float) -> None:
+        """Fail the task of a job that neither ``squeue`` nor ``sacct`` shows ended: at once
+        where the cluster keeps no accounting; else once ``sacct`` has not recorded its end for
+        ``command_timeout`` seconds (the controller records a job's end in the background, and
+        may forget the job before)."""
+        if self._accounting:
+            if task.missing_since is None:
+                task.missing_since = now
+            if now - task.missing_since <= self.settings.command_timeout:
+                return
+            why = (
+                f"sacct has not recorded its end within {self.settings.command_timeout:g} s "
+                "(setting command_timeout)"
+            )
+        else:
+            why = "the cluster keeps no accounting (sacct) that would tell its end"
+        if self._forget(job_id) is not None:
+            executor.fail(
+                task.key,
+                TaskInfo(
+                    error=f"Slurm job {job_id} is gone: squeue no longer lists it, and {why}",
+                    log=task.log,
+                ),
+            )
 
     @hookimpl
     def executor_cancel(self, executor: Executor, key: TaskKey) -> bool:

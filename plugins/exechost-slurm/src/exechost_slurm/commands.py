@@ -30,9 +30,9 @@ def shown(text: str, limit: int = 500) -> str:
     )
 
 
-def missing_commands() -> list[str]:
-    """The :data:`REQUIRED` commands not found on ``PATH``."""
-    return [name for name in REQUIRED if shutil.which(name) is None]
+def missing_commands(names: Sequence[str] = REQUIRED) -> list[str]:
+    """The commands ``names`` (the :data:`REQUIRED` ones by default) not found on ``PATH``."""
+    return [name for name in names if shutil.which(name) is None]
 
 
 def run(argv: Sequence[str], timeout: float, stdin: str | None = None) -> str:

@@ -137,12 +137,14 @@ class SlurmSettings(SlurmResources):
     node that runs it: on a real cluster, a directory the nodes share with the host); a new
     temporary directory when ``None``."""
     poll_interval: float = 1.0
-    """The fewest seconds between two ``squeue`` calls (each covers all of the host's jobs)."""
+    """The fewest seconds between two polls: one ``squeue`` call for all of the host's jobs, and
+    one ``sacct`` call for those ``squeue`` no longer lists."""
     submit_concurrency: int = 4
     """How many ``sbatch`` calls run at once when a heartbeat submits many jobs."""
     command_timeout: float = 30.0
     """Seconds any Slurm command may take; also how long ``executor_start`` waits for the
-    controller, and how long it may stay unreachable before the running tasks fail."""
+    controller, how long it may stay unreachable before the running tasks fail, and how long a
+    job gone from ``squeue`` may wait for its end in ``sacct``."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
