@@ -31,6 +31,7 @@ from exechost.events import EventBatch, EventBuffer
 from exechost.hooks import ExecutorHooks
 from exechost.hookthread import HookThread, call_once
 from exechost.lifecycle import LifecycleContext, heartbeat_until_idle
+from exechost.notify import Notifier
 from exechost.states import Event, TaskInfo, TaskState
 from exechost.taskqueue import TaskQueue
 from exechost.tasks import (
@@ -199,9 +200,10 @@ class Executor(LifecycleContext):
         self._lock = threading.Lock()
         self._progress = Wakeup()
         hook = self.hooks.hook
-        self._on_queued = hook.executor_task_queued
-        self._on_state_changed = hook.executor_task_state_changed
-        self._on_heartbeat = hook.executor_heartbeat
+        self._on_queued = Notifier(hook.executor_task_queued)
+        self._on_state_changed = Notifier(hook.executor_task_state_changed)
+        self._on_heartbeat = Notifier(hook.executor_heartbeat)
+        self._on_finished = Notifier(hook.executor_finished)
 
     def __repr__(self) -> str:
         retrying = f", {len(self._retrying)} waiting to retry" if self._retrying else ""
@@ -874,19 +876,17 @@ class Executor(LifecycleContext):
                 journal.close()
             else:
                 journal.commit()
-        self._notify(self.hooks.hook.executor_finished, outcome=how)
+        self._notify(self._on_finished, outcome=how)
 
-    def _notify(self, caller: Any, **kwargs: Any) -> None:
-        if not caller.get_hookimpls():  # no observer: skip the cost of a pluggy call
-            return
+    def _notify(self, notifier: Notifier, **kwargs: Any) -> None:
         try:
-            caller(executor=self, **kwargs)
+            notifier(executor=self, **kwargs)
         except Exception as exc:
             logger.error(
                 "executor %r: observer %s raised in %s: %s: %s",
                 self.name,
-                self.hooks.culprit(caller.name, exc),
-                caller.name,
+                self.hooks.culprit(notifier.name, exc),
+                notifier.name,
                 type(exc).__name__,
                 exc,
                 exc_info=exc,

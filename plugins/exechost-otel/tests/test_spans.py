@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import exechost
-from exechost_otel import OtelObserver, OtelSettings
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from conftest import Exported
+from exechost_otel import OtelSettings
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
-Exported = tuple[TracerProvider, InMemorySpanExporter]
 SECOND = 1_000_000_000
 
 
@@ -17,8 +16,8 @@ def event_times(span: ReadableSpan) -> dict[str, int]:
 
 
 def test_a_span_per_attempt_under_the_executors_span(exported: Exported) -> None:
-    provider, exporter = exported
-    observer = OtelObserver(tracer_provider=provider)
+    provider, exporter, make = exported
+    observer = make()
     outer = provider.get_tracer("test").start_as_current_span("pipeline")
     with (
         outer as pipeline,
@@ -85,8 +84,8 @@ def test_a_span_per_attempt_under_the_executors_span(exported: Exported) -> None
 
 
 def test_a_terminated_executor_and_its_never_started_task(exported: Exported) -> None:
-    provider, exporter = exported
-    observer = OtelObserver(OtelSettings(record_command=True), tracer_provider=provider)
+    _, exporter, make = exported
+    observer = make(OtelSettings(record_command=True))
     executor = exechost.load_executor("local", plugins=[observer], parallelism=1)
     executor.start()
     executor.queue_command("long", ["sleep", "30"])

@@ -11,7 +11,7 @@ unset or ``none``, nothing is exported. Each exporter reads its own variables
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 
 from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
@@ -21,8 +21,10 @@ from opentelemetry.sdk.environment_variables import (
     OTEL_SDK_DISABLED,
 )
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from exechost_otel.direct import OwnProvider
 
 EXPORTERS_GROUP = "opentelemetry_traces_exporter"
 SERVICE = "exechost"
@@ -73,13 +75,17 @@ def exporter_classes(environ: Mapping[str, str]) -> list[type[SpanExporter]]:
     return classes
 
 
-def make_provider(exporters: list[type[SpanExporter]]) -> TracerProvider:
-    """A tracer provider exporting through each of ``exporters`` (made now, each with a batch
-    span processor), its resource from the environment."""
+def make_provider(exporters: Sequence[Callable[[], SpanExporter]]) -> OwnProvider:
+    """A tracer provider exporting through the exporter each of ``exporters`` makes (now, each
+    with a batch span processor), its resource, sampler and span limits from the environment."""
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: SERVICE}))
-    provider = TracerProvider(resource=resource, shutdown_on_exit=False)  # ended by the observer
-    for exporter in exporters:
-        provider.add_span_processor(BatchSpanProcessor(exporter()))
-    return provider
+    limits = SpanLimits()
+    provider = TracerProvider(  # ended by the observer
+        resource=resource, span_limits=limits, shutdown_on_exit=False
+    )
+    processors = tuple(BatchSpanProcessor(exporter()) for exporter in exporters)
+    for processor in processors:
+        provider.add_span_processor(processor)
+    return OwnProvider(provider, processors, limits)

@@ -6,15 +6,15 @@ import dataclasses
 import logging
 import os
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from exechost import hookimpl
 from opentelemetry import context, trace
 from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from exechost_otel.direct import OwnProvider
 from exechost_otel.exporters import exporter_classes, make_provider
 from exechost_otel.spans import ExecutorTrace
 
@@ -47,8 +47,13 @@ class OtelObserver:
         set one, else a provider of the observer's own, exporting as the ``OTEL_*`` environment
         variables say (shut down after the last executor), or none at all (no spans) when they
         name no exporter.
+    :param exporters: what makes the exporters of a provider of the observer's own (each an
+        exporter class, or a function), used instead of ``OTEL_TRACES_EXPORTER``'s and of the
+        application's global provider; each is called again for each provider the observer
+        makes (after its last executor, a later start makes a new one).
     :raises LookupError, TypeError: when ``OTEL_TRACES_EXPORTER`` names an exporter that is not
         installed, or no span exporter.
+    :raises ValueError: for both a ``tracer_provider`` and ``exporters``.
     """
 
     Settings = OtelSettings
@@ -58,16 +63,20 @@ class OtelObserver:
         settings: OtelSettings | None = None,
         *,
         tracer_provider: trace.TracerProvider | None = None,
+        exporters: Sequence[Callable[[], SpanExporter]] | None = None,
     ) -> None:
+        if tracer_provider is not None and exporters is not None:
+            raise ValueError("give the observer a tracer_provider or exporters, not both")
         self.settings = settings or OtelSettings()
         self._given = tracer_provider
-        self._exporters: list[type[SpanExporter]] = (
-            [] if tracer_provider is not None else exporter_classes(os.environ)
-        )
+        self._chosen = exporters is not None
+        if exporters is None:
+            exporters = [] if tracer_provider is not None else exporter_classes(os.environ)
+        self._exporters = exporters
         self._lock = threading.Lock()
         self._traces: dict[int, ExecutorTrace] = {}
         self._provider: trace.TracerProvider | None = None
-        self._own: TracerProvider | None = None
+        self._own: OwnProvider | None = None
 
     @hookimpl(wrapper=True)
     def executor_start(self, executor: Executor) -> Generator[None, Any, Any]:
@@ -78,7 +87,7 @@ class OtelObserver:
             if provider is not None:
                 tracer = provider.get_tracer(SCOPE)
                 self._traces[id(executor)] = ExecutorTrace(
-                    tracer, executor.name, self.settings.record_command, parent
+                    tracer, executor.name, self.settings.record_command, parent, self._own
                 )
         return (yield)
 
@@ -116,18 +125,22 @@ class OtelObserver:
         if traced is not None:
             traced.end(outcome)
         if closing and own is not None:
-            own.shutdown()
+            own.provider.shutdown()
         elif provider is not None and hasattr(provider, "force_flush"):
             provider.force_flush()
 
     def _open(self) -> trace.TracerProvider | None:
         """The provider to use from now on (under the lock), or ``None``: nothing to export."""
+        application = trace.get_tracer_provider()
         if self._given is not None:
             self._provider = self._given
-        elif not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-            self._provider = trace.get_tracer_provider()
-        elif self._exporters:
-            self._provider = self._own = make_provider(self._exporters)
+        elif self._exporters and (
+            self._chosen or isinstance(application, trace.ProxyTracerProvider)
+        ):
+            self._own = make_provider(self._exporters)
+            self._provider = self._own.provider
+        elif not isinstance(application, trace.ProxyTracerProvider):
+            self._provider = application
         else:
             logger.info("exechost-otel: %s names no exporter: no spans", OTEL_TRACES_EXPORTER)
         return self._provider

@@ -2,7 +2,9 @@
 
 The hooks only note times (a dict entry per task waiting, a tuple per attempt ended); the spans
 are made later, in the host's thread (:meth:`ExecutorTrace.flush`), with the times noted:
-making a span costs the SDK tens of microseconds, which a task's own path should not pay.
+making a span costs the SDK microseconds, which a task's own path should not pay. They are made
+through the tracer (:class:`TracerSpans`), or for a provider the observer made itself, without it
+(:class:`~exechost_otel.direct.DirectSpans`).
 """
 
 from __future__ import annotations
@@ -11,37 +13,87 @@ import collections
 import json
 import threading
 import time
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from json.encoder import encode_basestring_ascii
+from typing import Any, Protocol, TypeAlias
 
 from exechost import TaskInfo, TaskKey, TaskState
 from opentelemetry import context, trace
+from opentelemetry.sdk.trace import Tracer
 from opentelemetry.trace import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-_ENDS = frozenset({TaskState.SUCCESS, TaskState.FAILED, TaskState.UP_FOR_RETRY})
+from exechost_otel.direct import DirectSpans, OwnProvider
+
+_ENDS = {
+    state: state.value for state in (TaskState.SUCCESS, TaskState.FAILED, TaskState.UP_FOR_RETRY)
+}
+"""The states that end an attempt, and their text (an enum's ``value`` is slow to read)."""
+_SUCCESS, _UP_FOR_RETRY = TaskState.SUCCESS, TaskState.UP_FOR_RETRY  # an enum's members, too
+_PART: dict[type, Callable[[Any], str]] = {str: encode_basestring_ascii, int: int.__repr__}
+"""How ``json.dumps`` writes a key's part, for the usual types (others go through it)."""
 
 
-class _Waiting(NamedTuple):
-    queued_ns: int
-    queue: str | None
-    command: Sequence[str] | None
+_Ended: TypeAlias = (
+    "tuple[TaskKey, TaskState, TaskInfo, int | None, str | None, Sequence[str] | None]"
+)
+"""An attempt that ended: its task's key, how, its info, and, when noted, when it was queued
+(ns), its queue and its command. A plain tuple: a named tuple costs five times as much to make."""
 
 
-class _Ended(NamedTuple):
-    key: TaskKey
-    state: TaskState
-    info: TaskInfo
-    waiting: _Waiting | None
+class AttemptSpans(Protocol):
+    """What makes the spans of an executor's attempts."""
+
+    def make(
+        self,
+        name: str,
+        attributes: dict[str, AttributeValue],
+        begun_ns: int,
+        queued_ns: int | None,
+        running_ns: int | None,
+        error: str | None,
+        ended_ns: int,
+    ) -> None:
+        """Make and end an attempt's span: from ``begun_ns`` to ``ended_ns``, with the events
+        ``queued`` and ``running`` at their times (when not ``None``), its status ``ERROR`` with
+        ``error`` as its description (when not ``None``)."""
 
 
 def key_text(key: TaskKey) -> str:
     """A task key as an attribute: a string key itself, a tuple key as a JSON array."""
-    return key if isinstance(key, str) else json.dumps(list(key))
+    if isinstance(key, str):
+        return key
+    return f"[{', '.join([_PART.get(type(part), json.dumps)(part) for part in key])}]"
 
 
-def _ns(seconds: float | None) -> int | None:
-    return None if seconds is None else int(seconds * 1e9)
+class TracerSpans:
+    """Makes attempt spans through ``tracer``, children of the span in ``parent``."""
+
+    def __init__(self, tracer: trace.Tracer, parent: context.Context) -> None:
+        self._tracer = tracer
+        self._parent = parent
+
+    def make(
+        self,
+        name: str,
+        attributes: dict[str, AttributeValue],
+        begun_ns: int,
+        queued_ns: int | None,
+        running_ns: int | None,
+        error: str | None,
+        ended_ns: int,
+    ) -> None:
+        """See :meth:`AttemptSpans.make`."""
+        span = self._tracer.start_span(
+            name, context=self._parent, attributes=attributes, start_time=begun_ns
+        )
+        if queued_ns is not None:
+            span.add_event("queued", timestamp=queued_ns)
+        if running_ns is not None:
+            span.add_event("running", timestamp=running_ns)
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, error))
+        span.end(end_time=ended_ns)
 
 
 class ExecutorTrace:
@@ -49,44 +101,69 @@ class ExecutorTrace:
 
     :meth:`queued` and :meth:`changed` are thread-safe and cheap; :meth:`flush` and
     :meth:`end` make the spans, in one thread at a time.
+
+    :param own: the provider ``tracer`` is of, when the observer made it: the attempts' spans are
+        made without the tracer, when its limits allow.
     """
 
     def __init__(
-        self, tracer: trace.Tracer, executor: str, record_command: bool, parent: context.Context
+        self,
+        tracer: trace.Tracer,
+        executor: str,
+        record_command: bool,
+        parent: context.Context,
+        own: OwnProvider | None = None,
     ) -> None:
-        self._tracer = tracer
         self._executor = executor
         self._record_command = record_command
-        self._lock = threading.Lock()
-        self._waiting: dict[TaskKey, _Waiting] = {}
+        # The tasks waiting for an attempt. Each dict and deque step is atomic, and the host
+        # reports a task's events in order. The int alone for most: the GC skips it.
+        self._queued_ns: dict[TaskKey, int] = {}
+        self._queues: dict[TaskKey, str] = {}
+        self._commands: dict[TaskKey, Sequence[str]] = {}  # with record_command
         self._ended: collections.deque[_Ended] = collections.deque()
         self._flushing = threading.Lock()
         self.span = tracer.start_span(
             f"exechost {executor}", context=parent, attributes={"exechost.executor": executor}
         )
-        self._context = trace.set_span_in_context(self.span)
         self._recording = self.span.is_recording()
         """Whether the executor's span is sampled: its tasks' spans are (they share its trace
         id, and the SDK's samplers decide by the trace id or the parent), else none is made."""
+        self._spans: AttemptSpans = (
+            DirectSpans(own, tracer, self.span)
+            if own is not None and isinstance(tracer, Tracer) and DirectSpans.fit(own)
+            else TracerSpans(tracer, trace.set_span_in_context(self.span))
+        )
 
     def queued(self, key: TaskKey, queue: str | None, command: Sequence[str]) -> None:
         """The task ``key`` was queued now."""
-        if not self._recording:
-            return
-        waiting = _Waiting(time.time_ns(), queue, command if self._record_command else None)
-        with self._lock:
-            self._waiting[key] = waiting
+        if self._recording:
+            self._queued_ns[key] = time.time_ns()
+            if queue is not None:
+                self._queues[key] = queue
+            if self._record_command:
+                self._commands[key] = command
 
     def changed(self, key: TaskKey, state: TaskState, info: TaskInfo) -> None:
         """The task ``key`` is now in ``state``: an attempt's end is noted for its span."""
         if state not in _ENDS or not self._recording:  # a start is in the end's info
             return
-        with self._lock:
-            waiting = self._waiting.pop(key, None)
-            if state is TaskState.UP_FOR_RETRY and waiting is not None:  # the next one waits
-                ended_ns = _ns(info.ended_at) or time.time_ns()
-                self._waiting[key] = waiting._replace(queued_ns=ended_ns)
-        self._ended.append(_Ended(key, state, info, waiting))
+        if state is _UP_FOR_RETRY:  # the next attempt waits from now, in the same queue
+            queued_ns, queue, command = (
+                self._queued_ns.get(key),
+                self._queues.get(key),
+                self._commands.get(key),
+            )
+            if queued_ns is not None:
+                ended_at = info.ended_at
+                self._queued_ns[key] = time.time_ns() if ended_at is None else int(ended_at * 1e9)
+        else:
+            queued_ns, queue, command = (
+                self._queued_ns.pop(key, None),
+                self._queues.pop(key, None),
+                self._commands.pop(key, None),
+            )
+        self._ended.append((key, state, info, queued_ns, queue, command))
 
     def flush(self) -> None:
         """Make the spans of the attempts that ended since the last flush."""
@@ -104,17 +181,20 @@ class ExecutorTrace:
         self.span.end()
 
     def _attempt_span(self, ended: _Ended) -> None:
-        key, state, info, waiting = ended
+        key, state, info, queued_ns, queue, command = ended
+        state_text = _ENDS[state]
         attributes: dict[str, AttributeValue] = {
             "exechost.task.key": key_text(key),
             "exechost.executor": self._executor,
-            "exechost.task.state": state.value,
+            "exechost.task.state": state_text,
         }
-        started_ns, ended_ns = _ns(info.started_at), _ns(info.ended_at) or time.time_ns()
-        if waiting is not None and waiting.queue is not None:
-            attributes["exechost.queue"] = waiting.queue
-        if waiting is not None and waiting.command is not None:
-            attributes["process.command_args"] = list(waiting.command)
+        started_at, ended_at = info.started_at, info.ended_at
+        started_ns = None if started_at is None else int(started_at * 1e9)
+        ended_ns = time.time_ns() if ended_at is None else int(ended_at * 1e9)
+        if queue is not None:
+            attributes["exechost.queue"] = queue
+        if command is not None:
+            attributes["process.command_args"] = tuple(command)
         if info.attempt_id is not None:
             attributes["exechost.attempt.id"] = info.attempt_id
         if info.attempt is not None:
@@ -125,17 +205,13 @@ class ExecutorTrace:
             attributes["exechost.task.external_id"] = info.external_id
         if info.log is not None:
             attributes["exechost.task.log"] = info.log
-        begun_ns = waiting.queued_ns if waiting is not None else started_ns or ended_ns
-        span = self._tracer.start_span(
+        begun_ns = queued_ns if queued_ns is not None else started_ns or ended_ns
+        self._spans.make(
             key if isinstance(key, str) else str(key[0]),
-            context=self._context,
-            attributes=attributes,
-            start_time=begun_ns,
+            attributes,
+            begun_ns,
+            queued_ns,
+            started_ns,
+            None if state is _SUCCESS else info.error or state_text,
+            max(ended_ns, begun_ns),
         )
-        if waiting is not None:
-            span.add_event("queued", timestamp=waiting.queued_ns)
-        if started_ns is not None:
-            span.add_event("running", timestamp=started_ns)
-        if state is not TaskState.SUCCESS:
-            span.set_status(Status(StatusCode.ERROR, info.error or state.value))
-        span.end(end_time=max(ended_ns, begun_ns))

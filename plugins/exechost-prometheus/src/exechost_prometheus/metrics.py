@@ -30,6 +30,8 @@ day (a histogram also counts what is above its last bound)."""
 
 _ENDS = (TaskState.SUCCESS, TaskState.FAILED, TaskState.UP_FOR_RETRY)
 _FINAL = (TaskState.SUCCESS, TaskState.FAILED)
+_QUEUED, _RUNNING, _UP_FOR_RETRY = TaskState.QUEUED, TaskState.RUNNING, TaskState.UP_FOR_RETRY
+"""Read once: an enum's member is slow to read, and each task's events read a few."""
 _le: Callable[[float], str] = floatToGoString  # a bucket's bound as the client writes it
 
 
@@ -71,8 +73,8 @@ class ExecutorSeries:
     def queued(self, key: TaskKey) -> None:
         """The task ``key`` was queued."""
         with self._lock:
-            if self._where.get(key) is not TaskState.QUEUED:
-                self._where[key] = TaskState.QUEUED
+            if self._where.get(key) is not _QUEUED:
+                self._where[key] = _QUEUED
                 self._waiting += 1
             self._queued += 1
 
@@ -80,26 +82,27 @@ class ExecutorSeries:
         """The task ``key`` is now in ``state``."""
         with self._lock:
             was = self._where.get(key)
-            if state is TaskState.RUNNING:
-                if was is TaskState.RUNNING:
+            if state is _RUNNING:
+                if was is _RUNNING:
                     return
-                self._where[key] = TaskState.RUNNING
+                self._where[key] = _RUNNING
                 self._running += 1
-            elif state is TaskState.UP_FOR_RETRY:  # it waits for its next attempt
-                self._where[key] = TaskState.QUEUED
+            elif state is _UP_FOR_RETRY:  # it waits for its next attempt
+                self._where[key] = _QUEUED
                 self._waiting += 1
                 self._retries += 1
-            elif state.finished:
+            elif state in self._finished:
                 self._where.pop(key, None)
                 self._finished[state] += 1
             else:  # the backend's own word on a task it holds: still handed to it
                 return
-            if was is TaskState.RUNNING:
+            if was is _RUNNING:
                 self._running -= 1
-            elif was is TaskState.QUEUED:
+            elif was is _QUEUED:
                 self._waiting -= 1
-            if state is not TaskState.RUNNING and info.started_at is not None:
-                duration = (info.ended_at or info.started_at) - info.started_at
+            started_at = info.started_at
+            if state is not _RUNNING and started_at is not None:
+                duration = (info.ended_at or started_at) - started_at
                 self._counts[state][bisect.bisect_left(self._buckets, duration)] += 1
                 self._sums[state] += duration
 
