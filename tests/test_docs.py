@@ -9,14 +9,9 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from exechost.testing import hermetic_environment
+from exechost.testing import hermetic_environment, python_examples, run_python_example
 
 DOCS = Path(__file__).parent.parent / "docs"
-_PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
-
-
-def python_blocks(page: str) -> list[str]:
-    return _PYTHON_BLOCK.findall((DOCS / page).read_text())
 
 
 def executor_installed(name: str) -> bool:
@@ -26,7 +21,7 @@ def executor_installed(name: str) -> bool:
 EXAMPLES = [
     pytest.param(code, id=f"{page}-{index}")
     for page in ("quickstart.md", "tutorial.md", "report.md")
-    for index, code in enumerate(python_blocks(page))
+    for index, code in enumerate(python_examples(DOCS / page))
 ]
 
 
@@ -36,14 +31,11 @@ def test_example_runs(code: str, tmp_path: Path):
         pytest.skip("needs plugins/exechost-tutorial installed (the nox tests session does)")
     if "MyExecutor" in code or "SlurmBackend" in code:
         pytest.skip("a sketch of a third-party plugin")
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
+    run_python_example(code, tmp_path)
 
 
 def test_quickstart_output_is_what_the_page_shows(tmp_path: Path):
-    first = python_blocks("quickstart.md")[0]
+    first = python_examples(DOCS / "quickstart.md")[0]
     done = subprocess.run(
         [sys.executable, "-c", first], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )

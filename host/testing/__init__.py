@@ -1,6 +1,7 @@
 """Test kits for plugin authors: :class:`ExecutorConformance`, the executor conformance suite,
 :func:`processes_with` and :func:`wait_until_gone`, which find the processes a task left behind,
-and :func:`hermetic_environment`, the environment for a real ``exechost run`` in a test.
+:func:`hermetic_environment`, the environment for a real ``exechost run`` in a test, and
+:func:`python_examples` and :func:`run_python_example`, which run a documentation page's examples.
 
 Use it from a plugin's own tests by subclassing it (needs pytest, e.g. ``exechost[testing]``)::
 
@@ -24,6 +25,7 @@ pytest.register_assert_rewrite("exechost.testing.conformance")
 
 from exechost.testing.conformance import ExecutorConformance  # noqa: E402
 from exechost.testing.environment import hermetic_environment  # noqa: E402
+from exechost.testing.examples import python_examples, run_python_example  # noqa: E402
 from exechost.testing.processes import processes_with, wait_until_gone  # noqa: E402
 from exechost.testing.recorder import Recorder  # noqa: E402
 
@@ -32,5 +34,7 @@ __all__ = [
     "Recorder",
     "hermetic_environment",
     "processes_with",
+    "python_examples",
+    "run_python_example",
     "wait_until_gone",
 ]
