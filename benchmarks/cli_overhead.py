@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import exechost
+from exechost.testing import hermetic_environment
 
 PARALLELISM = 2
 COUNTS = {"api": 20_000, "small": 2_000, "large": 100_000, "memory": 1_000_000}
@@ -64,11 +65,7 @@ os._exit(0)  # nothing was started: no need to fail a million queued tasks one b
 
 
 def clean_env() -> dict[str, str]:
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("EXECHOST_") and k != "PYTHONDONTWRITEBYTECODE"
-    }
+    return hermetic_environment("PYTHONDONTWRITEBYTECODE")
 
 
 def write_tasks(path: Path, count: int) -> Path:
