@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,7 @@ from exechost.tasks import (
     check_executor_config,
     check_key,
 )
-from exechost.wakeup import Wakeup
+from exechost.wakeup import WaitSource, Wakeup
 
 if TYPE_CHECKING:
     from exechost.journal import Journal
@@ -199,6 +199,7 @@ class Executor(LifecycleContext):
         self._events = EventBuffer()
         self._lock = threading.Lock()
         self._progress = Wakeup()
+        self._wait_sources: tuple[WaitSource, ...] = ()  # see add_wait_source
         hook = self.hooks.hook
         self._on_queued = Notifier(hook.executor_task_queued)
         self._on_state_changed = Notifier(hook.executor_task_state_changed)
@@ -390,6 +391,8 @@ class Executor(LifecycleContext):
         if self.broken is not None:
             self._fail_queued(self.broken)
             return
+        for source in self._wait_sources:  # what ended frees its slot for this heartbeat
+            source.pump()
         if self._retrying:
             self._requeue_due_retries()
         slots = self.open_slots if limit is None else min(self.open_slots, limit)
@@ -422,7 +425,24 @@ class Executor(LifecycleContext):
         Returns whether a report arrived. Reports that came since the last call count, so a loop
         of ``heartbeat()`` then ``wait()`` never misses one.
         """
-        return self._progress.wait(timeout)
+        return self._progress.wait(timeout, self._wait_sources)
+
+    def add_wait_source(self, fd: int, pump: Callable[[], object]) -> None:
+        """Have the host call ``pump`` when ``fd`` is readable: a backend that learns of its
+        tasks' ends through a file descriptor (pidfds in an epoll set, a socket) reports them
+        without a thread of its own.
+
+        ``pump`` runs in the thread that heartbeats or waits: at the start of every
+        :meth:`heartbeat`, and in :meth:`wait` (or :meth:`exechost.MultiExecutor.wait`) as soon as
+        ``fd`` is readable. It reports what it found (:meth:`success`, :meth:`fail`...) and must
+        not block. Call it from ``executor_start``; :meth:`remove_wait_source` before closing
+        ``fd``.
+        """
+        self._wait_sources = (*self._wait_sources, WaitSource(fd, pump))
+
+    def remove_wait_source(self, fd: int) -> None:
+        """Stop watching ``fd`` (see :meth:`add_wait_source`)."""
+        self._wait_sources = tuple(s for s in self._wait_sources if s.fd != fd)
 
     def end(self) -> None:
         """Heartbeat until no task is queued or running, then end the backend (``executor_end``).
@@ -431,7 +451,7 @@ class Executor(LifecycleContext):
         executor is terminated before the exception propagates.
         """
         self._require_started("end")
-        heartbeat_until_idle(self, self._progress)
+        heartbeat_until_idle(self, self._progress.clear)
         # a broken backend may still run the tasks reported failed: kill them, not just end
         self._call_last("executor_end" if self.broken is None else "executor_terminate")
         self._close("ended")

@@ -4,11 +4,9 @@ everything queued to finish that ending begins with."""
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, TypeVar
-
-if TYPE_CHECKING:
-    from exechost.wakeup import Wakeup
+from typing import Protocol, TypeVar
 
 _Self = TypeVar("_Self", bound="LifecycleContext")
 
@@ -49,23 +47,25 @@ class _Heartbeating(Protocol):
 
     def heartbeat(self) -> None: ...
 
+    def wait(self, timeout: float | None = None) -> bool: ...
+
     def terminate(self) -> None: ...
 
 
-def heartbeat_until_idle(target: _Heartbeating, progress: Wakeup) -> None:
+def heartbeat_until_idle(target: _Heartbeating, clear: Callable[[], None]) -> None:
     """Heartbeat ``target`` until nothing is queued or running, waiting between heartbeats for a
-    report (``progress`` raised) or ``heartbeat_interval`` seconds.
+    report or ``heartbeat_interval`` seconds (``target.wait``, whose flag ``clear`` lowers).
 
     If the wait is interrupted (``KeyboardInterrupt``, ``SystemExit`` from SIGTERM), ``target`` is
     terminated before the exception propagates: nothing may outlive the host.
     """
     try:
         while True:
-            progress.clear()
+            clear()
             target.heartbeat()
             if target.idle:
                 return
-            progress.wait(target.heartbeat_interval)
+            target.wait(target.heartbeat_interval)
     except BaseException:
         target.terminate()
         raise

@@ -302,7 +302,8 @@ class MultiExecutor(LifecycleContext):
         Returns whether one did. Ends since the last call count, so a loop of ``heartbeat()`` then
         ``wait()`` never misses one.
         """
-        return self._progress.wait(timeout)
+        sources = [s for e in self.executors.values() for s in e._wait_sources]
+        return self._progress.wait(timeout, sources)
 
     def end(self) -> None:
         """Heartbeat until no task is queued or running anywhere, then end every executor.
@@ -311,7 +312,7 @@ class MultiExecutor(LifecycleContext):
         executor is terminated before the exception propagates, as :meth:`exechost.Executor.end`
         does.
         """
-        heartbeat_until_idle(self, self._progress)
+        heartbeat_until_idle(self, self._progress.clear)
         for executor in self.executors.values():
             executor.end()
         self._close_journal("ended")

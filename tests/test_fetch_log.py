@@ -46,11 +46,16 @@ def test_a_running_tasks_log_is_fetched(tmp_path: Path) -> None:
         executor.cancel("slow")
 
 
+def ended(executor: exechost.Executor, key: str) -> bool:
+    """Whether ``key`` has ended, after a heartbeat (where the local executor reaps)."""
+    executor.heartbeat()
+    return not executor.has_task(key)
+
+
 def test_the_latest_attempts_log_is_fetched(tmp_path: Path) -> None:
     with exechost.load_executor("local", log_dir=str(tmp_path / "logs")) as executor:
         executor.queue_command("k", [sys.executable, "-c", "print('first')"])
-        executor.heartbeat()
-        wait_until(lambda: not executor.has_task("k"))
+        wait_until(lambda: ended(executor, "k"))
         assert executor.fetch_log("k") == "first\n"
         executor.queue_command("k", [sys.executable, "-c", "print('second')"])
     assert executor.fetch_log("k") == "second\n"

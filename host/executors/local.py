@@ -1,8 +1,10 @@
 """The ``local`` executor: each task a child process of the host, up to ``parallelism`` at once.
 
-There is no worker pool in between: the host's thread starts each command, and one reaper thread
-learns of exits through pidfds in an epoll set (so without polling), enforces timeouts and
-reports each end to the executor. Where pidfds are missing (not Linux), a thread per task waits.
+There is no worker pool in between, and no thread per task: the host's thread starts each command,
+and learns of exits through pidfds in an epoll set that its waits watch, so it reaps and reports
+each end itself between heartbeats (no polling, no hand-over between threads). A thread runs only
+while some task has a timeout, to kill it at its deadline. Where pidfds are missing (not Linux), a
+thread per task waits.
 
 By default a :class:`~exechost.executors.keeper.Keeper` kills every task's process group when the
 host dies. With ``detach = true`` tasks outlive the host instead, and a later host adopts them
@@ -78,7 +80,8 @@ class LocalSettings(LogSettings):
 
 
 _LONGEST_POLL = 86400.0
-"""The longest the reaper waits in one epoll call (epoll refuses more than about 24 days)."""
+"""The longest one wait for a child's exit or deadline lasts (epoll refuses more than about 24
+days)."""
 
 
 @dataclass(eq=False)
@@ -260,25 +263,25 @@ def _report(executor: Executor, key: TaskKey, info: TaskInfo) -> None:
 
 
 class _Reaper:
-    """Waits for the children's exits and timeouts, and reports each end to the executor."""
+    """Learns of the children's exits and reports each end to the executor.
+
+    With pidfds there is no thread: the pidfds sit in an epoll set that the executor's waits
+    watch (:meth:`exechost.Executor.add_wait_source`), so the thread that heartbeats and waits
+    reaps. Only timeouts have a thread, :class:`_Timeouts`, alive while a child has one. Without
+    pidfds a thread per child waits for it.
+    """
 
     def __init__(self, executor: Executor, keeper: Keeper | None) -> None:
         self._executor = executor
         self._keeper = keeper
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the children, and each one's reap against its kill
+        self._pumping = threading.Lock()
         self._children: dict[int, _Child] = {}  # by pidfd, or by pid without pidfds
-        self._deadlines: list[tuple[float, int, _Child]] = []
-        self._order = itertools.count()
-        self._stopping = False
         self._threads: list[threading.Thread] = []
         if HAVE_PIDFD:
             self._epoll = select.epoll()
-            self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-            self._epoll.register(self._wake_read, select.EPOLLIN)
-            self._thread = threading.Thread(
-                target=self._run, name="exechost-local-reaper", daemon=True
-            )
-            self._thread.start()
+            self._timeouts = _Timeouts(self._lock)
+            executor.add_wait_source(self._epoll.fileno(), self.pump)
 
     def watch(self, child: _Child, pidfd: int | None = None) -> None:
         """Start watching ``child``, which has just been spawned, or adopted with ``pidfd`` open
@@ -294,18 +297,32 @@ class _Reaper:
             pidfd = os.pidfd_open(child.pid)
         with self._lock:
             self._children[pidfd] = child
-            if child.deadline is not None:
-                heapq.heappush(self._deadlines, (child.deadline, next(self._order), child))
         self._epoll.register(pidfd, select.EPOLLIN)
         if child.deadline is not None:
-            self._wake()
+            self._timeouts.add(child)
+
+    def pump(self) -> None:
+        """Reap and report every watched child that has exited; never blocks."""
+        if not self._pumping.acquire(False):  # another thread is at it
+            return
+        try:
+            for fd, _ in self._epoll.poll(0):
+                with self._lock:
+                    child = self._children.pop(fd)
+                    child.done = True  # a timeout that comes now is too late to count
+                    ended = self._collect(child)
+                self._epoll.unregister(fd)
+                os.close(fd)
+                self._report(child, *ended)
+        finally:
+            self._pumping.release()
 
     def kill(self, key: TaskKey) -> bool:
         """Kill the process group of the watched child of ``key``; whether there was one."""
         with self._lock:
             children = [c for c in self._children.values() if c.key == key and not c.done]
-        for child in children:
-            _kill(child)
+            for child in children:
+                _kill(child)
         return bool(children)
 
     def log_of(self, key: TaskKey) -> str | None:
@@ -319,61 +336,22 @@ class _Reaper:
     def kill_all(self) -> None:
         """Kill every watched child's process group; each is reported failed ("terminated")."""
         with self._lock:
-            children = list(self._children.values())
-        for child in children:
-            child.terminated = True
-            _kill(child)
+            for child in self._children.values():
+                child.terminated = True
+                _kill(child)
 
     def stop(self) -> None:
-        """Wait until every watched child has been reported, then stop the reaper."""
+        """Wait until every watched child has been reported, then stop watching."""
         if not HAVE_PIDFD:  # pragma: no cover
             for thread in self._threads:
                 thread.join()
             return
-        self._stopping = True
-        self._wake()
-        self._thread.join()
+        while self._children:
+            self._epoll.poll(_LONGEST_POLL)
+            self.pump()
+        self._timeouts.stop()
+        self._executor.remove_wait_source(self._epoll.fileno())
         self._epoll.close()
-        os.close(self._wake_read)
-        os.close(self._wake_write)
-
-    def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError):  # the pipe is full of wake-ups already
-            os.write(self._wake_write, b"x")
-
-    def _run(self) -> None:
-        # the host's signals go to its main thread, which turns them into a clean exit
-        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
-        children = self._children
-        while True:
-            with self._lock:
-                if self._stopping and not children:
-                    return
-                timeout = self._expire_deadlines()
-            for fd, _ in self._epoll.poll(timeout):
-                if fd == self._wake_read:
-                    while True:
-                        try:
-                            os.read(fd, 4096)
-                        except BlockingIOError:
-                            break
-                    continue
-                with self._lock:
-                    child = children.pop(fd)
-                self._epoll.unregister(fd)
-                os.close(fd)
-                self._report(child, *self._collect(child))
-
-    def _expire_deadlines(self) -> float:
-        """Kill the children past their deadline; return seconds to the next one (-1: none)."""
-        now = time.monotonic()
-        deadlines = self._deadlines
-        while deadlines and (deadlines[0][2].done or deadlines[0][0] <= now):
-            child = heapq.heappop(deadlines)[2]
-            if not child.done:
-                child.timed_out = True
-                _kill(child)
-        return min(deadlines[0][0] - now, _LONGEST_POLL) if deadlines else -1
 
     def _wait_one(self, child: _Child) -> None:  # pragma: no cover - platforms without pidfds
         process = child.process
@@ -387,6 +365,7 @@ class _Reaper:
             self._keeper.forget(child.pid)
         with self._lock:
             del self._children[child.pid]
+            child.done = True
         self._report(child, returncode, None)
 
     def _collect(self, child: _Child) -> tuple[int | None, float | None]:
@@ -402,7 +381,6 @@ class _Reaper:
         return process.wait(), None
 
     def _report(self, child: _Child, returncode: int | None, ended_at: float | None) -> None:
-        child.done = True
         if returncode is None and not child.timed_out:
             info = TaskInfo(
                 error=NO_EXIT_STATUS_ERROR,
@@ -421,6 +399,61 @@ class _Reaper:
         if child.terminated:
             info = dataclasses.replace(info, error=TERMINATED_ERROR)
         _report(self._executor, child.key, info)
+
+
+class _Timeouts:
+    """Kills each child whose deadline passes, on a thread that runs while one has a deadline.
+
+    It only kills: the child's exit then reaches the reaper like any other, marked timed out.
+    """
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock  # the reaper's: a child is killed or reaped, never both at once
+        self._changed = threading.Condition(threading.Lock())
+        self._deadlines: list[tuple[float, int, _Child]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def add(self, child: _Child) -> None:
+        """Kill ``child`` at its deadline unless it is done by then."""
+        assert child.deadline is not None
+        with self._changed:
+            heapq.heappush(self._deadlines, (child.deadline, next(self._order), child))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="exechost-local-timeouts", daemon=True
+                )
+                self._thread.start()
+            elif self._deadlines[0][2] is child:  # sooner than what the thread waits for
+                self._changed.notify()
+
+    def stop(self) -> None:
+        """Stop the thread (every child is done), waiting at most a second for it."""
+        with self._changed:
+            self._stopping = True
+            self._changed.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(1.0)
+
+    def _run(self) -> None:
+        # the host's signals go to its main thread, which turns them into a clean exit
+        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+        deadlines = self._deadlines
+        with self._changed:
+            while deadlines and not self._stopping:
+                deadline, _, child = deadlines[0]
+                remaining = deadline - time.monotonic()
+                if remaining > 0 and not child.done:
+                    self._changed.wait(min(remaining, _LONGEST_POLL))
+                    continue
+                heapq.heappop(deadlines)
+                with self._lock:
+                    if not child.done:
+                        child.timed_out = True
+                        _kill(child)
+            self._thread = None
 
 
 def _kill(child: _Child) -> None:
