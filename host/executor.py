@@ -436,13 +436,33 @@ class Executor(LifecycleContext):
         :meth:`heartbeat`, and in :meth:`wait` (or :meth:`exechost.MultiExecutor.wait`) as soon as
         ``fd`` is readable. It reports what it found (:meth:`success`, :meth:`fail`...) and must
         not block. Call it from ``executor_start``; :meth:`remove_wait_source` before closing
-        ``fd``.
+        ``fd``. If ``pump`` raises, ``fd`` is no longer watched and the running tasks fail with
+        the error (their ends would never come), as when ``executor_sync`` raises.
         """
-        self._wait_sources = (*self._wait_sources, WaitSource(fd, pump))
+        guarded = functools.partial(self._pump, fd, pump)
+        self._wait_sources = (*self._wait_sources, WaitSource(fd, guarded))
 
     def remove_wait_source(self, fd: int) -> None:
         """Stop watching ``fd`` (see :meth:`add_wait_source`)."""
         self._wait_sources = tuple(s for s in self._wait_sources if s.fd != fd)
+
+    def _pump(self, fd: int, pump: Callable[[], object]) -> None:
+        try:
+            pump()
+        except Exception as exc:  # its tasks' ends would never come: fail them, stop watching
+            backend = self.hooks.describe(self.hooks.manager.get_name(self.backend) or "?")
+            logger.error(
+                "executor %r: the wait source pump of %s raised %s: %s; fd %d is no longer watched",
+                self.name,
+                backend,
+                type(exc).__name__,
+                exc,
+                fd,
+                exc_info=exc,
+            )
+            self.remove_wait_source(fd)
+            self._fail_running(f"the backend's wait source raised {type(exc).__name__}: {exc}")
+            self._progress.set()
 
     def end(self) -> None:
         """Heartbeat until no task is queued or running, then end the backend (``executor_end``).

@@ -3,6 +3,7 @@ and the ``local`` executor, which reaps that way on the host's own thread."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -93,6 +94,29 @@ def test_a_multi_executor_wait_watches_every_executors_sources(tmp_path: Path) -
         threading.Timer(0.1, backend.finish, ["p"]).start()
         assert multi.wait(10)
         assert multi.executors["pipe"].get_event_buffer()["p"].state == "success"
+
+
+def test_a_pump_that_raises_fails_the_running_tasks_and_is_no_longer_watched(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    backend = PipeBackend()
+
+    def broken() -> None:
+        with contextlib.suppress(BlockingIOError):
+            if os.read(backend.read_end, 4096):
+                raise OSError("the socket went away")
+
+    backend.pump = broken  # type: ignore[method-assign]
+    with exechost.Executor(backend, name="pipe", parallelism=2) as executor:
+        executor.queue_command("a", ["x"])
+        executor.heartbeat()
+        backend.finish("a")
+        assert executor.wait(10)
+        event = executor.get_event_buffer()["a"]
+        assert executor._wait_sources == ()
+    assert event.state == "failed"
+    assert event.info.error == "the backend's wait source raised OSError: the socket went away"
+    assert "wait source pump" in caplog.text and "pipe" in caplog.text
 
 
 def test_a_raise_from_another_thread_wakes_a_wait_on_sources() -> None:
