@@ -378,7 +378,8 @@ class Executor(LifecycleContext):
         )
 
     def heartbeat(self, limit: int | None = None) -> None:
-        """Start up to :attr:`open_slots` queued tasks, highest priority first, then sync.
+        """Pump the backend's wait sources (see :meth:`add_wait_source`), start up to
+        :attr:`open_slots` queued tasks, highest priority first, then sync.
 
         :param limit: start at most this many tasks (a cap shared with other executors).
 

@@ -287,8 +287,11 @@ class MultiExecutor(LifecycleContext):
 
     def heartbeat(self) -> None:
         """Heartbeat every executor, starting no more tasks than the global cap allows."""
-        budget = self.open_slots
         executors = list(self.executors.values())
+        for executor in executors:  # the slots that ended anywhere count in the cap's budget
+            for source in executor._wait_sources:
+                source.pump()
+        budget = self.open_slots
         self._turn = (self._turn + 1) % len(executors)
         for executor in executors[self._turn :] + executors[: self._turn]:
             queued = len(executor.queued_tasks)

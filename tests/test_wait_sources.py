@@ -186,3 +186,17 @@ def test_a_task_killed_by_another_thread_is_reported_at_the_next_wait(
         event = executor.get_event_buffer()["t"]
     assert event.state == "failed"
     assert event.info.error in ("timeout", "cancelled")
+
+
+def test_a_multi_executor_heartbeat_counts_the_slots_its_pumps_free_in_the_cap() -> None:
+    backend = PipeBackend()
+    executors = {"pipe": exechost.Executor(backend, name="pipe", parallelism=0)}
+    with exechost.MultiExecutor(executors, default="pipe", parallelism=1) as multi:
+        multi.queue_command("a", ["x"])
+        multi.queue_command("b", ["x"])
+        multi.heartbeat()
+        assert set(multi.running) == {"a"}
+        backend.finish("a")
+        multi.heartbeat()  # no wait in between: "a" is reaped before the cap's budget is counted
+        assert set(multi.running) == {"b"}
+        backend.finish("b")
