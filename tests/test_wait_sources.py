@@ -69,9 +69,19 @@ def test_a_wait_returns_once_the_pump_of_a_readable_source_reports() -> None:
     assert backend.pump_threads == {threading.get_ident()}  # the waiting thread pumped
 
 
-def test_a_heartbeat_pumps_first_so_an_end_frees_its_slot_for_it() -> None:
+def one_slot(backend: PipeBackend, multi: bool) -> exechost.Executor | exechost.MultiExecutor:
+    """An executor of ``backend`` with one slot, or a multi-executor whose global cap is one."""
+    executor = exechost.Executor(backend, name="pipe", parallelism=0 if multi else 1)
+    if not multi:
+        return executor
+    return exechost.MultiExecutor({"pipe": executor}, default="pipe", parallelism=1)
+
+
+@pytest.mark.parametrize("multi", [False, True])
+def test_a_heartbeat_pumps_first_so_an_end_frees_its_slot_for_it(multi: bool) -> None:
+    """A multi-executor pumps before it counts its cap's budget."""
     backend = PipeBackend()
-    with exechost.Executor(backend, name="pipe", parallelism=1) as executor:
+    with one_slot(backend, multi) as executor:
         executor.queue_command("a", ["x"])
         executor.queue_command("b", ["x"])
         executor.heartbeat()
@@ -186,17 +196,3 @@ def test_a_task_killed_by_another_thread_is_reported_at_the_next_wait(
         event = executor.get_event_buffer()["t"]
     assert event.state == "failed"
     assert event.info.error in ("timeout", "cancelled")
-
-
-def test_a_multi_executor_heartbeat_counts_the_slots_its_pumps_free_in_the_cap() -> None:
-    backend = PipeBackend()
-    executors = {"pipe": exechost.Executor(backend, name="pipe", parallelism=0)}
-    with exechost.MultiExecutor(executors, default="pipe", parallelism=1) as multi:
-        multi.queue_command("a", ["x"])
-        multi.queue_command("b", ["x"])
-        multi.heartbeat()
-        assert set(multi.running) == {"a"}
-        backend.finish("a")
-        multi.heartbeat()  # no wait in between: "a" is reaped before the cap's budget is counted
-        assert set(multi.running) == {"b"}
-        backend.finish("b")
