@@ -423,7 +423,9 @@ class Executor(LifecycleContext):
     def wait(self, timeout: float | None = None) -> bool:
         """Block until a backend reports a state change or ``timeout`` seconds pass.
 
-        Returns whether a report arrived. Reports that came since the last call count, so a loop
+        Meanwhile the backend's wait sources are watched, and each pumped here, in this thread,
+        when its descriptor is readable (see :meth:`add_wait_source`). Returns whether a report
+        arrived. Reports that came since the last call count, so a loop
         of ``heartbeat()`` then ``wait()`` never misses one.
         """
         return self._progress.wait(timeout, self._wait_sources)

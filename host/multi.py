@@ -300,7 +300,8 @@ class MultiExecutor(LifecycleContext):
                 budget = max(budget - (queued - len(executor.queued_tasks)), 0)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until a task of any executor finishes or ``timeout`` seconds pass.
+        """Block until a task of any executor finishes or ``timeout`` seconds pass, pumping the
+        executors' wait sources meanwhile (see :meth:`exechost.Executor.add_wait_source`).
 
         Returns whether one did. Ends since the last call count, so a loop of ``heartbeat()`` then
         ``wait()`` never misses one.
