@@ -26,19 +26,21 @@ from opentelemetry.util.types import AttributeValue
 from exechost_otel.direct import DirectSpans, OwnProvider
 
 _ENDS = {
-    state: state.value for state in (TaskState.SUCCESS, TaskState.FAILED, TaskState.UP_FOR_RETRY)
+    id(state): state.value
+    for state in (TaskState.SUCCESS, TaskState.FAILED, TaskState.UP_FOR_RETRY)
 }
-"""The states that end an attempt, and their text (an enum's ``value`` is slow to read)."""
-_SUCCESS, _UP_FOR_RETRY = TaskState.SUCCESS, TaskState.UP_FOR_RETRY  # an enum's members, too
+"""The states that end an attempt, by identity (an enum member's hash is a Python call), and
+their text (an enum's ``value`` is slow to read)."""
+_SUCCESS = TaskState.SUCCESS.value
+_UP_FOR_RETRY = TaskState.UP_FOR_RETRY  # an enum's member is slow to read, too
 _PART: dict[type, Callable[[Any], str]] = {str: encode_basestring_ascii, int: int.__repr__}
 """How ``json.dumps`` writes a key's part, for the usual types (others go through it)."""
 
 
-_Ended: TypeAlias = (
-    "tuple[TaskKey, TaskState, TaskInfo, int | None, str | None, Sequence[str] | None]"
-)
-"""An attempt that ended: its task's key, how, its info, and, when noted, when it was queued
-(ns), its queue and its command. A plain tuple: a named tuple costs five times as much to make."""
+_Ended: TypeAlias = "tuple[TaskKey, str, TaskInfo, int | None, str | None, Sequence[str] | None]"
+"""An attempt that ended: its task's key, how (its state's text), its info, and, when noted, when
+it was queued (ns), its queue and its command. A plain tuple: a named tuple costs five times as
+much to make."""
 
 
 class AttemptSpans(Protocol):
@@ -146,7 +148,8 @@ class ExecutorTrace:
 
     def changed(self, key: TaskKey, state: TaskState, info: TaskInfo) -> None:
         """The task ``key`` is now in ``state``: an attempt's end is noted for its span."""
-        if state not in _ENDS or not self._recording:  # a start is in the end's info
+        state_text = _ENDS.get(id(state))
+        if state_text is None or not self._recording:  # a start is in the end's info
             return
         if state is _UP_FOR_RETRY:  # the next attempt waits from now, in the same queue
             queued_ns, queue, command = (
@@ -163,7 +166,7 @@ class ExecutorTrace:
                 self._queues.pop(key, None),
                 self._commands.pop(key, None),
             )
-        self._ended.append((key, state, info, queued_ns, queue, command))
+        self._ended.append((key, state_text, info, queued_ns, queue, command))
 
     def flush(self) -> None:
         """Make the spans of the attempts that ended since the last flush."""
@@ -181,8 +184,7 @@ class ExecutorTrace:
         self.span.end()
 
     def _attempt_span(self, ended: _Ended) -> None:
-        key, state, info, queued_ns, queue, command = ended
-        state_text = _ENDS[state]
+        key, state_text, info, queued_ns, queue, command = ended
         attributes: dict[str, AttributeValue] = {
             "exechost.task.key": key_text(key),
             "exechost.executor": self._executor,
@@ -212,6 +214,6 @@ class ExecutorTrace:
             begun_ns,
             queued_ns,
             started_ns,
-            None if state is _SUCCESS else info.error or state_text,
+            None if state_text == _SUCCESS else info.error or state_text,
             max(ended_ns, begun_ns),
         )
