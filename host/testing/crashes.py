@@ -178,6 +178,11 @@ def read_figures(*paths: Path) -> list[dict[str, Any]]:
     return found
 
 
+START_KILL_WINDOW = 0.1
+"""Seconds after its start within which a host resuming a batch whose tasks all ran is killed:
+before it can finish (its interpreter alone takes longer to start)."""
+
+
 def crash_repeatedly(
     start_host: Callable[[], Host],
     marker: Path,
@@ -192,8 +197,9 @@ def crash_repeatedly(
     host's first half second (start, journal, adoption: one kill in five), or once a random
     number of further tasks has written its marker, spread so that the kills cover the batch.
 
-    Stops killing when a host finishes the batch before its kill comes (``kills`` then says how
-    many were made).
+    Once every task has written its marker, the kills left come within a host's first
+    :data:`START_KILL_WINDOW` seconds, while it resumes. Stops killing when a host finishes the
+    batch before its kill comes (``kills`` then says how many were made).
 
     :raises AssertionError: when a host exits non-zero or outlives ``host_timeout``.
     """
@@ -203,7 +209,10 @@ def crash_repeatedly(
         done = len(marker_counts(marker))
         left = kills - figures.kills
         target = done + rng.randint(1, max(1, 2 * (total - done) // (left + 1)))
-        early = rng.uniform(0.0, 0.5) if rng.random() < 0.2 else None
+        if done >= total:  # every task ran: what is left to kill is a host resuming the batch
+            early: float | None = rng.uniform(0.0, START_KILL_WINDOW)
+        else:
+            early = rng.uniform(0.0, 0.5) if rng.random() < 0.2 else None
         host = start_host()
         begun = time.monotonic()
         while host.poll() is None:
