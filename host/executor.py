@@ -425,8 +425,8 @@ class Executor(LifecycleContext):
 
         Meanwhile the backend's wait sources are watched, and each pumped here, in this thread,
         when its descriptor is readable (see :meth:`add_wait_source`). Returns whether a report
-        arrived. Reports that came since the last call count, so a loop
-        of ``heartbeat()`` then ``wait()`` never misses one.
+        arrived. Reports that came since the last call count, so a loop of ``heartbeat()`` then
+        ``wait()`` never misses one.
         """
         return self._progress.wait(timeout, self._wait_sources)
 
