@@ -389,11 +389,19 @@ class Executor(LifecycleContext):
         handed the task.
         """
         self._require_started("heartbeat")
+        self._pump_sources()
+        self._launch_and_sync(limit)
+
+    def _pump_sources(self) -> None:
+        """Pump the backend's wait sources: what ended frees its slot for the next launches."""
+        for source in self._wait_sources:
+            source.pump()
+
+    def _launch_and_sync(self, limit: int | None) -> None:
+        """The heartbeat after the pumps (a multi-executor pumps all its executors first)."""
         if self.broken is not None:
             self._fail_queued(self.broken)
             return
-        for source in self._wait_sources:  # what ended frees its slot for this heartbeat
-            source.pump()
         if self._retrying:
             self._requeue_due_retries()
         slots = self.open_slots if limit is None else min(self.open_slots, limit)

@@ -289,13 +289,13 @@ class MultiExecutor(LifecycleContext):
         """Heartbeat every executor, starting no more tasks than the global cap allows."""
         executors = list(self.executors.values())
         for executor in executors:  # the slots that ended anywhere count in the cap's budget
-            for source in executor._wait_sources:
-                source.pump()
+            executor._require_started("heartbeat")
+            executor._pump_sources()
         budget = self.open_slots
         self._turn = (self._turn + 1) % len(executors)
         for executor in executors[self._turn :] + executors[: self._turn]:
             queued = len(executor.queued_tasks)
-            executor.heartbeat(None if budget == UNLIMITED else budget)
+            executor._launch_and_sync(None if budget == UNLIMITED else budget)
             if budget != UNLIMITED:
                 budget = max(budget - (queued - len(executor.queued_tasks)), 0)
 
