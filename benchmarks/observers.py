@@ -5,11 +5,11 @@ an instant backend, against an observer of the same hooks doing nothing, in the 
     python benchmarks/observers.py --quick    # 2,000 tasks, best of 2 (a smoke test)
 
 The OpenTelemetry observer exports to an exporter that reads each span's attributes and events,
-as an encoder would, and drops it, through the SDK's batch span processor; it is measured four
-ways: making every span with a provider of its own (without the tracer) and with a provider given
-to it (through its tracer), with the spans sampled out (``ALWAYS_OFF``), and its hooks alone (no
-span made). The machine is shared and noisy: read the ratios. Installed observer plugins are not
-loaded (``EXECHOST_PLUGINS__AUTOLOAD=false``).
+as an encoder would, and drops it; it is measured four ways: making every span with a provider of
+its own (without the tracer, through its own batch processor) and with a provider given to it
+(through its tracer and the SDK's batch span processor), with the spans sampled out
+(``ALWAYS_OFF``), and its hooks alone (no span made). The machine is shared and noisy: read the
+ratios. Installed observer plugins are not loaded (``EXECHOST_PLUGINS__AUTOLOAD=false``).
 """
 
 from __future__ import annotations

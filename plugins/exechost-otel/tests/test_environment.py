@@ -97,7 +97,9 @@ def test_otel_variables_choose_the_exporter_and_the_service(tmp_path: Path) -> N
     assert first["resource"]["attributes"]["service.name"] == "exechost"
 
 
-def test_no_spans_unless_named_enabled_sampled_and_a_missing_exporter_stops(tmp_path: Path) -> None:
+def test_no_spans_unless_named_enabled_sampled_and_a_missing_exporter_or_bad_batching_stops(
+    tmp_path: Path,
+) -> None:
     install_exporter(tmp_path / "site")
     done = run(tmp_path, OTEL_TRACES_EXPORTER="otlp")
     assert done.returncode == 2
@@ -106,6 +108,10 @@ def test_no_spans_unless_named_enabled_sampled_and_a_missing_exporter_stops(tmp_
     assert "pip install opentelemetry-exporter-otlp" in done.stderr
     assert "EXECHOST_PLUGINS__BLOCK=otel" in done.stderr
     assert not (tmp_path / ".exechost" / "logs").exists()  # before any task
+    done = run(tmp_path, OTEL_TRACES_EXPORTER="jsonlines", OTEL_BSP_MAX_QUEUE_SIZE="lots")
+    assert done.returncode == 2
+    assert "OTEL_BSP_MAX_QUEUE_SIZE='lots': a whole number above 0 is allowed" in done.stderr
+    assert not (tmp_path / ".exechost" / "logs").exists()
 
     spans_file = tmp_path / "spans.jsonl"
     done = run(tmp_path, SPANS_FILE=str(spans_file))

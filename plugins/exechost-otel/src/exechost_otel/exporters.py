@@ -5,7 +5,8 @@ comma-separated list of names in the ``opentelemetry_traces_exporter`` entry poi
 (``console`` comes with the SDK; ``otlp`` means ``otlp_proto_grpc``, or ``otlp_proto_http`` when
 ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` or ``OTEL_EXPORTER_OTLP_PROTOCOL`` is ``http/protobuf``);
 unset or ``none``, nothing is exported. Each exporter reads its own variables
-(``OTEL_EXPORTER_OTLP_ENDPOINT``...), the batch processor ``OTEL_BSP_*``, the sampler
+(``OTEL_EXPORTER_OTLP_ENDPOINT``...), the batch processor ``OTEL_BSP_*`` (read by
+:meth:`~exechost_otel.batch.Batching.from_environ`), the sampler
 ``OTEL_TRACES_SAMPLER``, the resource ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``.
 """
 
@@ -22,8 +23,9 @@ from opentelemetry.sdk.environment_variables import (
 )
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 
+from exechost_otel.batch import Batching, BatchProcessor
 from exechost_otel.direct import OwnProvider
 
 EXPORTERS_GROUP = "opentelemetry_traces_exporter"
@@ -75,9 +77,12 @@ def exporter_classes(environ: Mapping[str, str]) -> list[type[SpanExporter]]:
     return classes
 
 
-def make_provider(exporters: Sequence[Callable[[], SpanExporter]]) -> OwnProvider:
+def make_provider(
+    exporters: Sequence[Callable[[], SpanExporter]], batching: Batching
+) -> OwnProvider:
     """A tracer provider exporting through the exporter each of ``exporters`` makes (now, each
-    with a batch span processor), its resource, sampler and span limits from the environment."""
+    with a batch processor of ``batching``), its resource, sampler and span limits from the
+    environment."""
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: SERVICE}))
@@ -85,7 +90,7 @@ def make_provider(exporters: Sequence[Callable[[], SpanExporter]]) -> OwnProvide
     provider = TracerProvider(  # ended by the observer
         resource=resource, span_limits=limits, shutdown_on_exit=False
     )
-    processors = tuple(BatchSpanProcessor(exporter()) for exporter in exporters)
+    processors = tuple(BatchProcessor(exporter(), batching) for exporter in exporters)
     for processor in processors:
         provider.add_span_processor(processor)
     return OwnProvider(provider, processors, limits)

@@ -14,6 +14,7 @@ from opentelemetry import context, trace
 from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from exechost_otel.batch import Batching
 from exechost_otel.direct import OwnProvider
 from exechost_otel.exporters import exporter_classes, make_provider
 from exechost_otel.spans import ExecutorTrace
@@ -53,7 +54,8 @@ class OtelObserver:
         makes (after its last executor, a later start makes a new one).
     :raises LookupError, TypeError: when ``OTEL_TRACES_EXPORTER`` names an exporter that is not
         installed, or no span exporter.
-    :raises ValueError: for both a ``tracer_provider`` and ``exporters``.
+    :raises ValueError: for both a ``tracer_provider`` and ``exporters``, or, when there are
+        exporters, an ``OTEL_BSP_*`` value that is no whole number above 0.
     """
 
     Settings = OtelSettings
@@ -73,6 +75,7 @@ class OtelObserver:
         if exporters is None:
             exporters = [] if tracer_provider is not None else exporter_classes(os.environ)
         self._exporters = exporters
+        self._batching = Batching.from_environ(os.environ) if exporters else Batching()
         self._lock = threading.Lock()
         self._traces: dict[int, ExecutorTrace] = {}
         self._provider: trace.TracerProvider | None = None
@@ -137,7 +140,7 @@ class OtelObserver:
         elif self._exporters and (
             self._chosen or isinstance(application, trace.ProxyTracerProvider)
         ):
-            self._own = make_provider(self._exporters)
+            self._own = make_provider(self._exporters, self._batching)
             self._provider = self._own.provider
         elif not isinstance(application, trace.ProxyTracerProvider):
             self._provider = application
