@@ -128,18 +128,18 @@ class BatchProcessor(SpanProcessor):
         self._queue: deque[ReadableSpan | Unmade] = deque()
         self._dropped = 0
         self._stopping = False
-        self._start_thread()
-        reference = weakref.WeakMethod(self._start_thread)
-        os.register_at_fork(after_in_child=lambda: (method := reference()) and method())
+        self._begin()
+        _LIVE.add(self)
 
-    def _start_thread(self) -> None:
-        """A new export thread, locks and queue (also in a forked child: the parent's thread
-        is not there)."""
+    def _begin(self) -> None:
+        """An empty queue, new locks, and an export thread unless shut down (again in a forked
+        child: the parent's thread is not there, and its locks may be held)."""
         self._queue.clear()
         self._full = threading.Event()
         self._exporting = threading.Lock()
         self._thread = threading.Thread(target=self._work, name="exechost-otel-export", daemon=True)
-        self._thread.start()
+        if not self._stopping:
+            self._thread.start()
 
     def on_end(self, span: ReadableSpan) -> None:
         """Queue ``span`` when sampled."""
@@ -211,3 +211,15 @@ class BatchProcessor(SpanProcessor):
                     logger.exception("exechost-otel: %s failed to export", self._exporter)
                 finally:
                     context.detach(token)
+
+
+_LIVE: weakref.WeakSet[BatchProcessor] = weakref.WeakSet()
+"""The processors that exist, begun anew in a forked child."""
+
+
+def _begin_in_child() -> None:
+    for processor in list(_LIVE):
+        processor._begin()
+
+
+os.register_at_fork(after_in_child=_begin_in_child)
