@@ -68,12 +68,10 @@ class Batching:
         ):
             text = environ.get(variable, "").strip()
             if text:
-                try:
-                    values[field] = int(text)
-                except ValueError:
-                    values[field] = 0
-                if values[field] <= 0:
+                value = int(text) if text.isdigit() else 0
+                if value <= 0:
                     raise ValueError(f"{variable}={text!r}: a whole number above 0 is allowed")
+                values[field] = value
         batching = cls(**values)
         if batching.max_export_batch_size > batching.max_queue_size:
             raise ValueError(

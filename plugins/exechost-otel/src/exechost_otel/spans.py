@@ -56,9 +56,9 @@ class AttemptSpans(Protocol):
         error: str | None,
         ended_ns: int,
     ) -> None:
-        """Make and end an attempt's span: from ``begun_ns`` to ``ended_ns``, with the events
-        ``queued`` and ``running`` at their times (when not ``None``), its status ``ERROR`` with
-        ``error`` as its description (when not ``None``)."""
+        """End an attempt's span (made now, or as it is exported): from ``begun_ns`` to
+        ``ended_ns``, with the events ``queued`` and ``running`` at their times (when not
+        ``None``), its status ``ERROR`` with ``error`` as its description (when not ``None``)."""
 
 
 def key_text(key: TaskKey) -> str:
