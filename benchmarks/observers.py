@@ -3,6 +3,7 @@ an instant backend, against an observer of the same hooks doing nothing, in the 
 
     python benchmarks/observers.py            # 100,000 tasks, best of 5 rounds (a few minutes)
     python benchmarks/observers.py --quick    # 2,000 tasks, best of 2 (a smoke test)
+    python benchmarks/observers.py --tasks 20000  # 20,000 tasks, best of 5
 
 The OpenTelemetry observer exports to an exporter that reads each span's attributes and events,
 as an encoder would, and drops it; it is measured four ways: making every span with a provider of
@@ -100,9 +101,10 @@ def seconds_per_task(tasks: int, make: Callable[[], object] | None) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few tasks, for a smoke test")
+    parser.add_argument("--tasks", type=int, help="this many tasks instead (best of 5 rounds)")
     args = parser.parse_args(argv)
     logging.getLogger("exechost_prometheus").setLevel(logging.ERROR)  # not each port it picks
-    tasks, runs = (2_000, 2) if args.quick else (100_000, 5)
+    tasks, runs = (2_000, 2) if args.quick else (args.tasks or 100_000, 5)
     print(f"observer plugins, instant backend, {tasks} tasks, best of {runs} rounds")
     cases: list[tuple[str, Callable[[], object] | None]] = [
         ("no observer", None),
